@@ -1,0 +1,1 @@
+"""wae-jax: Wasserstein Auto-Encoders and VAEs in JAX/Flax."""

@@ -1,0 +1,70 @@
+"""Defaults shared by every experiment config in `configs/`.
+
+Each file in `configs/` calls `base_config()` and overrides what its experiment changes,
+so a field has one default and one meaning. Hyper-parameters live here, never in modules.
+"""
+
+import ml_collections
+
+
+def base_config() -> ml_collections.ConfigDict:
+  """The thesis's WAE-ResNet WAE-GAN setting on CelebA at 128x128 (its Section 4.3.4)."""
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+  # 'float32' or 'bfloat16': the compute dtype. Parameters, optimizer state and BatchNorm
+  # statistics always stay float32.
+  config.dtype = 'float32'
+
+  config.model = ml_collections.ConfigDict()
+  config.model.name = 'wae_resnet'  # vae | vae_resnet | wae | wae_resnet (see wae_jax.models)
+  config.model.image_size = 128  # 32, 64 or 128: decoders start at 4x4 and double log2(size/4) times
+  config.model.latent_dim = 64
+  # Multiplies every convolution width (1.0 = the thesis); the demo uses a narrow preset.
+  config.model.width = 1.0
+
+  config.objective = ml_collections.ConfigDict()
+  config.objective.name = 'wae_gan'  # vae | wae_gan | wae_mmd (see wae_jax.losses)
+  config.objective.sigma_z = 1.414  # prior N(0, sigma_z^2 I); thesis: 1.414 for WAEs, 1 for VAEs
+  config.objective.cost_scale = 0.05  # c(x, y) = cost_scale * ||x - y||^2 (WAE paper: 0.05)
+  config.objective.penalty_weight = 1.0  # lambda; WAE paper on CelebA: 1 (GAN), 100 (MMD)
+
+  config.optim = ml_collections.ConfigDict()
+  config.optim.learning_rate = 3e-4  # auto-encoder Adam
+  config.optim.beta1 = 0.5
+  config.optim.disc_learning_rate = 1e-3  # discriminator Adam (WAE-GAN only)
+  config.optim.disc_beta1 = 0.5
+
+  config.data = ml_collections.ConfigDict()
+  config.data.source = 'celeba'  # celeba | tfds | folder | mnist_demo (see wae_jax.data)
+  # Path of img_align_celeba.zip, the extracted img_align_celeba/ folder, or its parent.
+  # Empty: $CELEBA_DIR, then ./data/celeba.
+  config.data.path = ''
+  config.data.split_file = ''  # list_eval_partition.txt; empty: looked for beside the images
+  config.data.tfds_data_dir = ''  # for source='tfds'
+  config.data.crop = 140  # centre crop (pixels at 178x218) before the resize; 0 = no crop
+  config.data.flip = False  # random horizontal flip (training only)
+  config.data.workers = 2  # decoding processes
+  config.data.prefetch = 4  # batches decoded ahead
+  config.data.strict = False  # True: a corrupt image stops the run instead of being skipped
+
+  config.train = ml_collections.ConfigDict()
+  config.train.batch_size = 64  # global, split over all devices
+  config.train.num_epochs = 100
+  config.train.num_steps = -1  # > 0 overrides num_epochs
+  config.train.log_every = 50
+  config.train.image_every = 1000  # sample / reconstruction PNG grids
+  config.train.checkpoint_every = 1000
+  config.train.keep_checkpoints = 3
+  config.train.fid_every = 0  # > 0: run the FID evaluator during training every N steps
+  config.train.distributed = False  # call jax.distributed.initialize() (multi-host)
+
+  config.eval = ml_collections.ConfigDict()
+  config.eval.batch_size = 100
+  config.eval.num_samples = 10_000  # random samples for FID / sharpness (thesis: 10,000)
+  config.eval.num_reconstructions = -1  # test images to reconstruct; -1 = the whole split
+  config.eval.num_interpolations = 1000  # pairs of test images
+  config.eval.interpolation_steps = 10  # images per interpolation row, the two ends included
+  config.eval.split = 'test'
+  config.eval.reference_stats = ''  # .npz from `--mode=stats`; empty: <data dir>/fid_stats_<split>_<size>.npz
+  config.eval.num_during_training = 1000  # samples for the FID computed every train.fid_every steps
+  return config
