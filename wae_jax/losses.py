@@ -1,0 +1,106 @@
+"""Objectives: reconstruction cost, VAE (negative ELBO), WAE-GAN and WAE-MMD.
+
+All losses are means over the batch. Inside the sharded train step the batch axis is split
+over devices named 'batch'; `mmd_penalty` gathers the codes of all devices first, because the
+unbiased MMD estimator is a U-statistic over pairs of the whole batch, not a per-example mean.
+"""
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+# WAE paper / official code: C = 2 * d_z * sigma_z^2 * scale for these scales.
+IMQ_SCALES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
+
+
+def reconstruction_cost(x: jax.Array, y: jax.Array, scale: float) -> jax.Array:
+  """c(x, y) = scale * ||x - y||^2 summed over pixels, per example. Shape [batch]."""
+  diff = (x.astype(jnp.float32) - y.astype(jnp.float32)).reshape(x.shape[0], -1)
+  return scale * jnp.sum(diff * diff, axis=-1)
+
+
+def gaussian_kl(mean: jax.Array, log_var: jax.Array, sigma_z: float) -> jax.Array:
+  """KL(N(mean, exp(log_var)) || N(0, sigma_z^2 I)), analytic, per example. Shape [batch]."""
+  prior_var = sigma_z ** 2
+  return 0.5 * jnp.sum(
+      (jnp.exp(log_var) + mean ** 2) / prior_var - 1.0 - log_var + jnp.log(prior_var), axis=-1)
+
+
+def imq_kernel_sum(a: jax.Array, b: jax.Array, sigma_z: float, exclude_diagonal: bool) -> jax.Array:
+  """Sum over pairs of sum_C C / (C + ||a_i - b_j||^2), the inverse multiquadratic kernel."""
+  d_z = a.shape[-1]
+  sq = jnp.sum((a[:, None, :] - b[None, :, :]) ** 2, axis=-1)
+  total = jnp.zeros((), jnp.float32)
+  for scale in IMQ_SCALES:
+    c = 2.0 * d_z * sigma_z ** 2 * scale
+    k = c / (c + sq)
+    if exclude_diagonal:
+      k = k * (1.0 - jnp.eye(a.shape[0], dtype=k.dtype))
+    total = total + jnp.sum(k)
+  return total
+
+
+def mmd_imq(z_q: jax.Array, z_p: jax.Array, sigma_z: float) -> jax.Array:
+  """Unbiased MMD^2 estimate between encoded codes z_q and prior samples z_p (IMQ kernel).
+
+  (1 / n(n-1)) sum_{i != j} [k(p_i, p_j) + k(q_i, q_j)] - (2 / n^2) sum_{i, j} k(p_i, q_j).
+  """
+  n = z_q.shape[0]
+  z_q = z_q.astype(jnp.float32)
+  z_p = z_p.astype(jnp.float32)
+  within = imq_kernel_sum(z_p, z_p, sigma_z, True) + imq_kernel_sum(z_q, z_q, sigma_z, True)
+  cross = imq_kernel_sum(z_p, z_q, sigma_z, False)
+  return within / (n * (n - 1)) - 2.0 * cross / (n * n)
+
+
+def _gather(x: jax.Array, axis_name: str | None) -> jax.Array:
+  return x if axis_name is None else jax.lax.all_gather(x, axis_name, tiled=True)
+
+
+def mmd_penalty(z_q: jax.Array, z_p: jax.Array, sigma_z: float, axis_name: str | None) -> jax.Array:
+  """MMD over the whole (global) batch, on every device."""
+  return mmd_imq(_gather(z_q, axis_name), _gather(z_p, axis_name), sigma_z)
+
+
+def discriminator_loss(logits_prior: jax.Array, logits_codes: jax.Array, weight: float) -> jax.Array:
+  """Minus the discriminator's objective (Algorithm 2): -lambda [log D(z_p) + log(1 - D(z_q))].
+
+  With logits l, log D = log_sigmoid(l) and log(1 - D) = log_sigmoid(-l), which never overflow.
+  """
+  return -weight * jnp.mean(jax.nn.log_sigmoid(logits_prior) + jax.nn.log_sigmoid(-logits_codes))
+
+
+def wae_gan_penalty(logits_codes: jax.Array, weight: float) -> jax.Array:
+  """The auto-encoder's adversarial term: -lambda log D(z_q), averaged."""
+  return -weight * jnp.mean(jax.nn.log_sigmoid(logits_codes))
+
+
+def vae_loss(x, reconstruction, codes, *, config, **_) -> tuple[jax.Array, dict]:
+  """Negative ELBO: Gaussian decoder (scaled squared error) + analytic KL to the prior."""
+  cost = jnp.mean(reconstruction_cost(x, reconstruction, config.cost_scale))
+  kl = jnp.mean(gaussian_kl(codes['mean'], codes['log_var'], config.sigma_z))
+  return cost + kl, {'reconstruction': cost, 'kl': kl}
+
+
+def wae_gan_loss(x, reconstruction, codes, *, config, critic, **_) -> tuple[jax.Array, dict]:
+  """c(x, G(z_q)) - lambda log D(z_q): the auto-encoder's side of WAE-GAN."""
+  cost = jnp.mean(reconstruction_cost(x, reconstruction, config.cost_scale))
+  penalty = wae_gan_penalty(critic(codes['z']), config.penalty_weight)
+  return cost + penalty, {'reconstruction': cost, 'penalty': penalty}
+
+
+def wae_mmd_loss(x, reconstruction, codes, *, config, z_prior, axis_name=None, **_
+                 ) -> tuple[jax.Array, dict]:
+  """c(x, G(z_q)) + lambda MMD_k(Q_Z, P_Z) with the IMQ kernel."""
+  cost = jnp.mean(reconstruction_cost(x, reconstruction, config.cost_scale))
+  mmd = mmd_penalty(codes['z'], z_prior, config.sigma_z, axis_name)
+  return cost + config.penalty_weight * mmd, {'reconstruction': cost, 'mmd': mmd}
+
+
+# objective name -> (auto-encoder loss, whether a latent discriminator is trained)
+OBJECTIVES: dict[str, tuple[Callable, bool]] = {
+    'vae': (vae_loss, False),
+    'wae_gan': (wae_gan_loss, True),
+    'wae_mmd': (wae_mmd_loss, False),
+}

@@ -1,0 +1,70 @@
+"""Encoders: image in [0, 1] (NHWC) -> latent code (a point, or a Gaussian for the VAEs)."""
+
+import functools
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from wae_jax.models.blocks import ACTIVATIONS, BottleneckBlock, ConvUnit, Dtype, LatentHead, batch_norm
+
+
+class ConvEncoder(nn.Module):
+  """Stride-2 convolutions, flatten, optional dense layer, latent head.
+
+  VAE (thesis 4.3.1): 3x3 convs 32..512, BN, LeakyReLU(0.02), Dense 2048 SELU, Gaussian head.
+  WAE (thesis 4.3.2): 5x5 convs 128..2048, BN, ReLU, Dense to the latent.
+  """
+  widths: Sequence[int]
+  kernel_size: int
+  activation: str
+  latent_dim: int
+  hidden_units: int = 0  # > 0: a Dense hidden layer before the head
+  hidden_activation: str = 'selu'
+  gaussian: bool = False
+  axis_name: str | None = None
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool) -> dict[str, jax.Array]:
+    x = x.astype(self.dtype)
+    for width in self.widths:
+      x = ConvUnit(width, self.kernel_size, strides=2, activation=self.activation,
+                   axis_name=self.axis_name, dtype=self.dtype)(x, train)
+    h = x.reshape(x.shape[0], -1)
+    if self.hidden_units:
+      h = ACTIVATIONS[self.hidden_activation](nn.Dense(self.hidden_units, dtype=self.dtype)(h))
+    return LatentHead(self.latent_dim, self.gaussian, dtype=self.dtype)(h)
+
+
+class ResNetEncoder(nn.Module):
+  """The thesis's ResNet-50-style encoder (Section 3.2).
+
+  Zero-pad 2; Conv 7x7/2 (64) + BN + ReLU; MaxPool 3x3/1; four stages, each one convolutional
+  block (stride 1 for the first stage, 2 after) and then identity blocks; AvgPool 2x2; flatten;
+  latent head.
+  """
+  latent_dim: int
+  stage_filters: Sequence[Sequence[int]] = ((64, 64, 256), (128, 128, 512), (256, 256, 1024),
+                                            (512, 512, 2048))
+  identity_blocks: Sequence[int] = (2, 3, 3, 3)
+  stem_features: int = 64
+  gaussian: bool = False
+  axis_name: str | None = None
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool) -> dict[str, jax.Array]:
+    x = jnp.pad(x.astype(self.dtype), ((0, 0), (2, 2), (2, 2), (0, 0)))
+    x = nn.Conv(self.stem_features, (7, 7), strides=2, padding='VALID', dtype=self.dtype)(x)
+    x = nn.relu(batch_norm(train, self.axis_name, self.dtype)(x))
+    x = nn.max_pool(x, (3, 3), strides=(1, 1))
+    block = functools.partial(BottleneckBlock, axis_name=self.axis_name, dtype=self.dtype)
+    for stage, (filters, repeats) in enumerate(zip(self.stage_filters, self.identity_blocks)):
+      x = block(filters, strides=1 if stage == 0 else 2, project=True)(x, train)
+      for _ in range(repeats):
+        x = block(filters)(x, train)
+    x = nn.avg_pool(x, (2, 2), strides=(2, 2))
+    h = x.reshape(x.shape[0], -1)
+    return LatentHead(self.latent_dim, self.gaussian, dtype=self.dtype)(h)

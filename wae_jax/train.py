@@ -1,0 +1,175 @@
+"""The training loop: `train_and_evaluate(config, workdir)`.
+
+I/O lives here (data, logging, image grids, checkpoints, FID); the numerics live in the one
+compiled step of `wae_jax.step`. Starting in a workdir that holds a checkpoint resumes from
+it: same parameters, optimizer state, RNG and data position, so a resumed run is bit-identical
+to an uninterrupted one.
+"""
+
+import os
+import time
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+import tqdm
+from absl import logging
+from tensorboardX import SummaryWriter
+
+from wae_jax import data, figures, losses
+from wae_jax.api import Model
+from wae_jax.checkpoint import Checkpointer
+from wae_jax.errors import ConfigError, UserError, WorkdirError
+from wae_jax.models import build
+from wae_jax.step import batch_sharding, make_mesh, make_train_step, replicated, step_networks
+from wae_jax.train_state import create_train_states
+
+GRID_IMAGES = 64
+
+
+class NonFiniteLossError(UserError):
+  """A loss became NaN or Inf; the run stopped without saving the broken state."""
+
+
+def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
+  """Raises ConfigError for settings that cannot train, before anything is compiled."""
+  build(config.model, config.dtype)  # unknown model, dtype or unreachable image size
+  if config.objective.name not in losses.OBJECTIVES:
+    raise ConfigError(f'unknown objective {config.objective.name!r}: config.objective.name must '
+                      f'be one of {", ".join(sorted(losses.OBJECTIVES))}')
+  batch = config.train.batch_size
+  if batch <= 0 or batch % num_devices:
+    raise ConfigError(f'config.train.batch_size={batch} is not divisible by the {num_devices} '
+                      f'devices: use a multiple of {num_devices}')
+  if config.objective.name == 'wae_mmd' and batch < 2:
+    raise ConfigError('WAE-MMD needs config.train.batch_size >= 2 (the estimator uses pairs)')
+
+
+def prepare_workdir(workdir: str) -> None:
+  try:
+    os.makedirs(workdir, exist_ok=True)
+    probe = os.path.join(workdir, '.write_test')
+    with open(probe, 'w') as f:
+      f.write('ok')
+    os.remove(probe)
+  except OSError as e:
+    raise WorkdirError(f'cannot write to workdir {workdir}: {e.strerror}; '
+                       'choose another --workdir') from None
+
+
+def first_non_finite(history: list[tuple[int, dict]]) -> tuple[int, str] | None:
+  """(step, metric name) of the first NaN/Inf metric in [(step, host metrics)], or None."""
+  for step, metrics in history:
+    for name, value in metrics.items():
+      if not np.isfinite(value):
+        return step, name
+  return None
+
+
+def _total_steps(config: ml_collections.ConfigDict, steps_per_epoch: int) -> int:
+  if config.train.num_steps > 0:
+    return config.train.num_steps
+  return config.train.num_epochs * steps_per_epoch
+
+
+def _write_grids(model: Model, images: np.ndarray, directory: str, step: int) -> None:
+  os.makedirs(directory, exist_ok=True)
+  figures.save_grid(os.path.join(directory, f'samples_{step:08d}.png'),
+                    model.sample(GRID_IMAGES, seed=0), cols=8)
+  figures.save_pairs(os.path.join(directory, f'reconstructions_{step:08d}.png'),
+                     images, model.reconstruct(images))
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> tuple[Any, Any]:
+  """Trains (or resumes) the model of `config`, writing everything into `workdir`.
+
+  Returns the final (auto-encoder state, discriminator state or None).
+  """
+  if config.train.distributed:
+    jax.distributed.initialize()
+  check_config(config, jax.device_count())
+  prepare_workdir(workdir)
+  is_chief = jax.process_index() == 0
+  mesh = make_mesh()
+  rng = jax.random.key(config.seed)
+  init_rng, step_rng = jax.random.split(rng)
+  ae_state, disc_state = jax.device_put(
+      create_train_states(config, step_networks(config), init_rng), replicated(mesh))
+
+  batches = data.train_batches(config.data, config.model.image_size, config.train.batch_size,
+                               config.seed, jax.process_index(), jax.process_count())
+  checkpointer = Checkpointer(workdir, keep=config.train.keep_checkpoints)
+  start = 0
+  if checkpointer.latest_step() is not None:
+    ae_state, disc_state, step_rng, meta = checkpointer.restore(ae_state, disc_state)
+    batches.set_state(meta['data'])
+    start = meta['step']
+    logging.info('Resumed from %s at step %d.', workdir, start)
+  total = _total_steps(config, batches.steps_per_epoch)
+
+  train_step = make_train_step(config, mesh)
+  sharding = batch_sharding(mesh)
+  writer = SummaryWriter(workdir) if is_chief else None
+  model = Model.from_state(config, ae_state)
+  fixed_images = None
+  evaluator = None
+  history: list[tuple[int, Any]] = []
+  last_time, last_step = time.perf_counter(), start
+  progress = tqdm.tqdm(total=total, initial=start, desc='train', unit='step',
+                       disable=not is_chief, dynamic_ncols=True)
+  try:
+    for step in range(start + 1, total + 1):
+      images = next(batches)
+      if fixed_images is None:
+        fixed_images = images[:min(len(images), 32)]
+      global_images = jax.make_array_from_process_local_data(sharding, images)
+      ae_state, disc_state, metrics = train_step(ae_state, disc_state, global_images, step_rng)
+      history.append((step, metrics))
+      progress.update(1)
+
+      saving = step % config.train.checkpoint_every == 0 or step == total
+      if step % config.train.log_every == 0 or saving:
+        host = [(s, {k: float(v) for k, v in jax.device_get(m).items()}) for s, m in history]
+        history = []
+        bad = first_non_finite(host)
+        if bad is not None:
+          raise NonFiniteLossError(
+              f'{bad[1]} became non-finite at step {bad[0]}; stopped without saving. The last '
+              f'good checkpoint (step {checkpointer.latest_step()}) in {workdir} is intact: '
+              'lower the learning rate or penalty weight and resume')
+        now = time.perf_counter()
+        rate = (step - last_step) * config.train.batch_size / (now - last_time)
+        last_time, last_step = now, step
+        means = {k: float(np.mean([m[k] for _, m in host])) for k in host[-1][1]}
+        progress.set_postfix({'img/s': f'{rate:.1f}', **{k: f'{v:.4g}' for k, v in means.items()}})
+        if writer:
+          for name, value in means.items():
+            writer.add_scalar(f'train/{name}', value, step)
+          writer.add_scalar('train/images_per_second', rate, step)
+          for name, value in batches.stats.items():
+            writer.add_scalar(f'data/{name}', value, step)
+
+      if step % config.train.image_every == 0 or step == total:
+        model.variables = {'params': ae_state.params, 'batch_stats': ae_state.batch_stats}
+        if is_chief:
+          _write_grids(model, fixed_images, os.path.join(workdir, 'images'), step)
+
+      if config.train.fid_every > 0 and step % config.train.fid_every == 0:
+        from wae_jax import evaluation  # loads the Inception network only when asked for
+        evaluator = evaluator or evaluation.Evaluator(config)
+        model.variables = {'params': ae_state.params, 'batch_stats': ae_state.batch_stats}
+        fid = evaluator.fid_of_samples(model, config.eval.num_during_training)
+        if writer:
+          writer.add_scalar('eval/fid_samples', fid, step)
+
+      if saving:
+        checkpointer.save(step, ae_state, disc_state, step_rng, batches.get_state(), config)
+  finally:
+    progress.close()
+    checkpointer.wait()
+    checkpointer.close()
+    batches.close()
+    if writer:
+      writer.close()
+  return ae_state, disc_state
