@@ -1,0 +1,78 @@
+"""Pixels of one image: centre crop, antialiased resize, RGB uint8, optional horizontal flip.
+
+`crop` is the side of the centred square in pixels of CelebA's aligned 178x218 images and
+scales with the image width, so the 2x-downscaled copy (89x109) gives the same geometry. The
+crop box has fractional coordinates there (PIL resamples from the exact box), so the half-size
+copy samples the same part of the face, not one shifted by half a pixel.
+"""
+
+import dataclasses
+import math
+
+import numpy as np
+from PIL import Image
+
+# Width of CelebA's aligned images, the unit `crop` is given in.
+REFERENCE_WIDTH = 178
+# Lanczos, as the WAE code's crop-then-`resize(PIL.Image.ANTIALIAS)` (PIL antialiases every
+# filter when downscaling). Written into the protocol: the filter changes every pixel.
+RESAMPLE = Image.Resampling.LANCZOS
+RESAMPLE_NAME = 'PIL lanczos (antialiased)'
+
+
+@dataclasses.dataclass(frozen=True)
+class Preprocess:
+  """How an image becomes an `image_size` x `image_size` RGB array."""
+  image_size: int
+  crop: int  # side at REFERENCE_WIDTH; 0: the largest centred square
+
+  def crop_side(self, width: int, height: int) -> tuple[float, bool]:
+    """Side of the centred square in a `width` x `height` image, and whether it was clipped to fit."""
+    side = self.crop * width / REFERENCE_WIDTH if self.crop else min(width, height)
+    if side > min(width, height):
+      return float(min(width, height)), True
+    return side, False
+
+  def draft_request(self, width: int, height: int) -> tuple[int, int] | None:
+    """Size to ask JPEG draft decoding for, or None where the output needs full resolution.
+
+    Draft decoding scales by 1/2, 1/4 or 1/8 inside the decoder (much faster). It is used
+    only when the output is at most half the crop, and asks for the smallest scale at which
+    the crop still has at least `image_size` pixels, so the resize never enlarges.
+    """
+    side, _ = self.crop_side(width, height)
+    if 2 * self.image_size > side:
+      return None
+    scale = self.image_size / side
+    return math.ceil(width * scale), math.ceil(height * scale)
+
+
+@dataclasses.dataclass
+class ImageFlags:
+  """What preprocessing had to do to one image."""
+  upscaled: bool  # the crop has fewer pixels than the output: the resize enlarges
+  crop_clipped: bool  # the scaled crop did not fit (aspect unlike CelebA): largest square used
+
+
+def preprocess_into(image: Image.Image, spec: Preprocess, out: np.ndarray, flip: bool) -> ImageFlags:
+  """Writes `image` (freshly opened, not yet loaded) preprocessed into `out` [size, size, 3] uint8.
+
+  Raises what PIL raises for corrupt data (OSError, ValueError, ...): the image loads here.
+  """
+  width, height = image.size
+  side, clipped = spec.crop_side(width, height)
+  request = spec.draft_request(width, height)
+  if request is not None:
+    image.draft('RGB', request)
+  if image.mode not in ('RGB', 'L'):
+    image = image.convert('RGB')
+  scale = image.size[0] / width  # the draft scale, 1 without draft
+  side_here = side * scale
+  left, top = (image.size[0] - side_here) / 2, (image.size[1] - side_here) / 2
+  resized = image.resize((spec.image_size, spec.image_size), RESAMPLE,
+                         box=(left, top, left + side_here, top + side_here))
+  pixels = np.asarray(resized)
+  if pixels.ndim == 2:
+    pixels = pixels[..., None]
+  out[...] = pixels[:, ::-1] if flip else pixels
+  return ImageFlags(upscaled=side < spec.image_size, crop_clipped=clipped)
