@@ -62,15 +62,22 @@ def preprocess_into(image: Image.Image, spec: Preprocess, out: np.ndarray, flip:
   width, height = image.size
   side, clipped = spec.crop_side(width, height)
   request = spec.draft_request(width, height)
+  scale = 1.0
   if request is not None:
-    image.draft('RGB', request)
+    drafted = image.draft('RGB', request)  # None for formats other than JPEG
+    if drafted is not None:
+      scale = drafted[1][2] / width  # exactly 1/2, 1/4 or 1/8 (the size is rounded up)
   if image.mode not in ('RGB', 'L'):
     image = image.convert('RGB')
-  scale = image.size[0] / width  # the draft scale, 1 without draft
-  side_here = side * scale
-  left, top = (image.size[0] - side_here) / 2, (image.size[1] - side_here) / 2
-  resized = image.resize((spec.image_size, spec.image_size), RESAMPLE,
-                         box=(left, top, left + side_here, top + side_here))
+  left = (width * scale - side * scale) / 2
+  top = (height * scale - side * scale) / 2
+  box = (left, top, left + side * scale, top + side * scale)
+  # Crop to whole pixels first, as the WAE code does (the filter sees no pixel outside the
+  # crop), then resample from the exact, possibly fractional, box inside it.
+  region = (math.floor(box[0]), math.floor(box[1]), math.ceil(box[2]), math.ceil(box[3]))
+  resized = image.crop(region).resize(
+      (spec.image_size, spec.image_size), RESAMPLE,
+      box=(box[0] - region[0], box[1] - region[1], box[2] - region[0], box[3] - region[1]))
   pixels = np.asarray(resized)
   if pixels.ndim == 2:
     pixels = pixels[..., None]

@@ -209,8 +209,8 @@ def open_celeba(data_config, split: str) -> Source:
   """Official CelebA: img_align_celeba.zip or the extracted folder, split by list_eval_partition.txt."""
   path = data_config.path or os.environ.get('CELEBA_DIR') or CELEBA_DEFAULT_DIR
   images = _celeba_images(path)
-  split_file = _celeba_split_file(data_config, images, path)
-  return FileSource('celeba', _split_by_file(ImageFiles(images), split_file, split))
+  files = ImageFiles(images)
+  return FileSource('celeba', _split_by_file(files, _celeba_split_file(data_config, images, path), split))
 
 
 def open_folder(data_config, split: str) -> Source:
