@@ -14,10 +14,11 @@ from PIL import Image
 
 # Width of CelebA's aligned images, the unit `crop` is given in.
 REFERENCE_WIDTH = 178
-# Lanczos, as the WAE code's crop-then-`resize(PIL.Image.ANTIALIAS)` (PIL antialiases every
-# filter when downscaling). Written into the protocol: the filter changes every pixel.
-RESAMPLE = Image.Resampling.LANCZOS
-RESAMPLE_NAME = 'PIL lanczos (antialiased)'
+# PIL antialiases every filter when it downscales. Bicubic: what clean-fid recommends for FID
+# preprocessing, and 20-25% cheaper than Lanczos (the WAE code's PIL.Image.ANTIALIAS) at 128,
+# where resizing costs more than decoding. Written into the protocol: the filter changes pixels.
+RESAMPLE = Image.Resampling.BICUBIC
+RESAMPLE_NAME = 'PIL bicubic (antialiased)'
 
 
 @dataclasses.dataclass(frozen=True)
