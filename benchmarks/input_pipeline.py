@@ -40,33 +40,37 @@ def per_image_seconds(function, items, rounds: int = 3) -> float:
   return best
 
 
-def profile(source: sources.Source, size: int, crop: int, batch_size: int, count: int = 200) -> dict[str, float]:
-  """Microseconds of CPU per image by stage, single process."""
-  spec = preprocess.Preprocess(size, crop)
-  indices = range(min(count, len(source)))
-  encoded = [source.files.read(i) for i in indices] if isinstance(source, sources.FileSource) else None
-  out = np.empty((size, size, 3), np.uint8)
+def profile(source: sources.FileSource, size: int, crop: int, batch_size: int, count: int = 300) -> dict[str, float]:
+  """Microseconds of CPU per image by stage, in one process.
 
-  def decode(item):
-    image = Image.open(io.BytesIO(item))
+  The stages of each image are timed back to back (read; decode with draft where the pipeline
+  uses it; decode + crop + resize), so a busy machine slows them alike.
+  """
+  spec = preprocess.Preprocess(size, crop)
+  out = np.empty((size, size, 3), np.uint8)
+  totals = {'read': 0.0, 'decode': 0.0, 'decode+crop+resize': 0.0}
+  indices = range(min(count, len(source)))
+  for index in indices:
+    start = time.process_time()
+    encoded = source.files.read(index)
+    read = time.process_time()
+    image = Image.open(io.BytesIO(encoded))
     request = spec.draft_request(*image.size)
     if request is not None:
       image.draft('RGB', request)
     image.load()
-
+    decoded = time.process_time()
+    preprocess.preprocess_into(Image.open(io.BytesIO(encoded)), spec, out, False)
+    totals['read'] += read - start
+    totals['decode'] += decoded - read
+    totals['decode+crop+resize'] += time.process_time() - decoded
+  stages = {stage: seconds / len(indices) for stage, seconds in totals.items()}
+  stages['crop+resize'] = stages.pop('decode+crop+resize') - stages['decode']
   batch = np.zeros((batch_size, size, size, 3), np.uint8)
-  stages = {
-      'read': per_image_seconds(source.files.read, indices) if encoded else 0.0,
-      'decode': per_image_seconds(decode, encoded) if encoded else 0.0,
-      'decode+crop+resize': per_image_seconds(
-          lambda i: preprocess.preprocess_into(source.open(i), spec, out, False), indices),
-      'ipc (pickle both ways)': per_image_seconds(
-          lambda _: pickle.loads(pickle.dumps(batch, protocol=5)), range(20)) / batch_size,
-      'to float32': per_image_seconds(lambda _: np.multiply(batch, np.float32(1 / 255), dtype=np.float32),
-                                      range(20)) / batch_size,
-  }
-  if encoded:
-    stages['crop+resize'] = stages.pop('decode+crop+resize') - stages['decode'] - stages['read']
+  stages['ipc (pickle both ways)'] = per_image_seconds(
+      lambda _: pickle.loads(pickle.dumps(batch, protocol=5)), range(20)) / batch_size
+  stages['to float32'] = per_image_seconds(
+      lambda _: np.multiply(batch, np.float32(1 / 255), dtype=np.float32), range(20)) / batch_size
   return {stage: seconds * 1e6 for stage, seconds in stages.items()}
 
 
@@ -123,8 +127,9 @@ def main() -> None:
     results['images_per_s'][key] = round(rate)
     results['consumer_cpu_us_per_image'][key] = round(consumer, 1)
     results['naive_images_per_s'][key] = round(naive_images_per_s(source, size, crop))
-    results['profile_us_per_image'][key] = {stage: round(us, 1) for stage, us in
-                                            profile(source, size, crop, args.batch_size).items()}
+    if isinstance(source, sources.FileSource):
+      results['profile_us_per_image'][key] = {stage: round(us, 1) for stage, us in
+                                              profile(source, size, crop, args.batch_size).items()}
 
   print(f'input pipeline on {args.data} ({args.source}, train split, {len(source)} images): '
         f'batch {args.batch_size}, {args.workers} workers, prefetch {args.prefetch}, {os.cpu_count()} CPUs')
@@ -133,11 +138,12 @@ def main() -> None:
   for key, rate in results['images_per_s'].items():
     print(f'{key:>5} {rate:>15} {results["naive_images_per_s"][key]:>12} '
           f'{results["consumer_cpu_us_per_image"][key]:>16}')
-  print('\nsingle-process CPU per image (us):')
-  stages = list(next(iter(results['profile_us_per_image'].values())))
-  print(f'{"size":>5} ' + ' '.join(f'{stage:>22}' for stage in stages))
-  for key, profiled in results['profile_us_per_image'].items():
-    print(f'{key:>5} ' + ' '.join(f'{profiled[stage]:>22}' for stage in stages))
+  if results['profile_us_per_image']:
+    print('\nsingle-process CPU per image (us):')
+    stages = list(next(iter(results['profile_us_per_image'].values())))
+    print(f'{"size":>5} ' + ' '.join(f'{stage:>22}' for stage in stages))
+    for key, profiled in results['profile_us_per_image'].items():
+      print(f'{key:>5} ' + ' '.join(f'{profiled[stage]:>22}' for stage in stages))
   if args.json:
     results.update({'data': args.data, 'source': args.source, 'batch_size': args.batch_size,
                     'workers': args.workers, 'prefetch': args.prefetch, 'cpus': os.cpu_count()})
