@@ -1,5 +1,6 @@
 """What `launch.py --mode=...` does; each mode is a plain function of the parsed flags."""
 
+import functools
 from typing import Callable
 
 import jax
@@ -20,7 +21,8 @@ def summary(config: ml_collections.ConfigDict, **_) -> None:
   """print parameter counts and output shapes, without training."""
   _require(config, '--config', 'summary')
   networks = models.build(config.model, config.dtype)
-  ae_state, disc_state = jax.eval_shape(create_train_states, config, networks, jax.random.key(0))
+  ae_state, disc_state = jax.eval_shape(functools.partial(create_train_states, config, networks),
+                                        jax.random.key(0))
   size, latent = config.model.image_size, config.model.latent_dim
   images = jax.ShapeDtypeStruct((1, size, size, 3), 'float32')
   variables = {'params': ae_state.params, 'batch_stats': ae_state.batch_stats}

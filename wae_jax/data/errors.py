@@ -1,7 +1,9 @@
 """The one exception the data package raises for problems with the user's data."""
 
+from wae_jax.errors import UserError
 
-class DataError(Exception):
+
+class DataError(UserError):
   """One-line, user-facing problem with the input data (path named, what to do).
 
   The launcher prints it without a traceback: the message alone must say what is wrong and
