@@ -31,7 +31,7 @@ flags.DEFINE_string('output', None, 'Output file (--mode=stats: .npz; --mode=com
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  logging.set_verbosity(logging.INFO)
+  logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO
   try:
     run_modes.MODES[FLAGS.mode](config=FLAGS.config, workdir=FLAGS.workdir,
                                 compare=FLAGS.compare, output=FLAGS.output)

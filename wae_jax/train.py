@@ -14,7 +14,6 @@ import jax
 import ml_collections
 import numpy as np
 import tqdm
-from absl import logging
 from tensorboardX import SummaryWriter
 
 from wae_jax import data, figures, losses
@@ -26,6 +25,7 @@ from wae_jax.step import batch_sharding, make_mesh, make_train_step, replicated,
 from wae_jax.train_state import create_train_states
 
 GRID_IMAGES = 64
+INTERPOLATION_STEPS = 10
 
 
 class NonFiniteLossError(UserError):
@@ -79,6 +79,12 @@ def _write_grids(model: Model, images: np.ndarray, directory: str, step: int) ->
                     model.sample(GRID_IMAGES, seed=0), cols=8)
   figures.save_pairs(os.path.join(directory, f'reconstructions_{step:08d}.png'),
                      images, model.reconstruct(images))
+  pairs = min(8, len(images) // 2)
+  rows = [model.interpolate(images[2 * i], images[2 * i + 1], INTERPOLATION_STEPS)
+          for i in range(pairs)]
+  if rows:
+    figures.save_interpolations(os.path.join(directory, f'interpolations_{step:08d}.png'),
+                                np.stack(rows))
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> tuple[Any, Any]:
@@ -105,7 +111,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> tuple
     ae_state, disc_state, step_rng, meta = checkpointer.restore(ae_state, disc_state)
     batches.set_state(meta['data'])
     start = meta['step']
-    logging.info('Resumed from %s at step %d.', workdir, start)
+    tqdm.tqdm.write(f'Resuming from the checkpoint of step {start} in {workdir}.')
   total = _total_steps(config, batches.steps_per_epoch)
 
   train_step = make_train_step(config, mesh)

@@ -1,0 +1,151 @@
+"""Architectures: parameter counts derived from the thesis's layer lists, shapes, ranges."""
+
+import functools
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from wae_jax import models
+from wae_jax.config_defaults import base_config
+from wae_jax.errors import ConfigError
+from wae_jax.models.blocks import TransposedConv
+from wae_jax.train_state import create_train_states, param_count
+
+
+def conv(k, c_in, c_out):
+  """A k x k convolution (or transposed convolution) with bias."""
+  return k * k * c_in * c_out + c_out
+
+
+def bn(c):
+  """BatchNorm parameters: scale and offset (the running statistics are not parameters)."""
+  return 2 * c
+
+
+def dense(n_in, n_out):
+  return n_in * n_out + n_out
+
+
+def bottleneck(c_in, filters, project):
+  f1, f2, f3 = filters
+  total = conv(1, c_in, f1) + bn(f1) + conv(3, f1, f2) + bn(f2) + conv(1, f2, f3) + bn(f3)
+  return total + (conv(1, c_in, f3) + bn(f3) if project else 0)
+
+
+def resnet_body():
+  """Stem conv 7x7 3->64 + BN; stages [64,64,256] x (1 conv + 2 identity), [128,128,512],
+  [256,256,1024], [512,512,2048] x (1 conv + 3 identity); at 128 px the map is 8x8x2048 after
+  stage 5 (132 -> 63 -> 61 -> 61 -> 31 -> 16 -> 8), 4x4x2048 = 32768 after AvgPool 2x2."""
+  total = conv(7, 3, 64) + bn(64)
+  c_in = 64
+  for filters, identities in (((64, 64, 256), 2), ((128, 128, 512), 3),
+                              ((256, 256, 1024), 3), ((512, 512, 2048), 3)):
+    total += bottleneck(c_in, filters, True) + identities * bottleneck(filters[2], filters, False)
+    c_in = filters[2]
+  return total
+
+
+def expected_counts():
+  """Parameter counts at 128x128 from the layer lists (thesis Chapter 4):
+
+  VAE encoder: 3x3 convs 3->32->64->128->256->512 (+BN), 4x4x512 -> Dense 2048, two heads 2048->512.
+  WAE encoder: 5x5 convs 3->128->256->512->1024->2048 (+BN), 4x4x2048 -> Dense 64.
+  ResNet encoder: see resnet_encoder; heads from 32768 features.
+  VAE decoder: Dense 512->2048 + BN(2048), Dense 2048->8192, 3x3 transposed convs
+    512->256->128->64->32->16 (+BN), 3x3 transposed conv 16->3.
+  WAE decoder: Dense 64->32768 + BN(32768), 5x5 transposed convs 2048->1024->512->256->128 (+BN),
+    5x5 transposed conv 128->3.
+  Discriminator: Dense 64->512, 3 x 512->512, 512->1.
+  """
+  vae_convs = sum(conv(3, a, b) + bn(b) for a, b in zip((3, 32, 64, 128, 256), (32, 64, 128, 256, 512)))
+  vae_encoder = vae_convs + dense(4 * 4 * 512, 2048) + 2 * dense(2048, 512)
+  wae_convs = sum(conv(5, a, b) + bn(b)
+                  for a, b in zip((3, 128, 256, 512, 1024), (128, 256, 512, 1024, 2048)))
+  wae_encoder = wae_convs + dense(4 * 4 * 2048, 64)
+  body = resnet_body()
+  vae_decoder = (dense(512, 2048) + bn(2048) + dense(2048, 8192)
+                 + sum(conv(3, a, b) + bn(b) for a, b in zip((512, 256, 128, 64, 32), (256, 128, 64, 32, 16)))
+                 + conv(3, 16, 3))
+  wae_decoder = (dense(64, 32768) + bn(32768)
+                 + sum(conv(5, a, b) + bn(b) for a, b in zip((2048, 1024, 512, 256), (1024, 512, 256, 128)))
+                 + conv(5, 128, 3))
+  discriminator = dense(64, 512) + 3 * dense(512, 512) + dense(512, 1)
+  return {
+      'vae': (vae_encoder, vae_decoder, None),
+      'vae_resnet': (body + 2 * dense(32768, 512), vae_decoder, None),
+      'wae': (wae_encoder, wae_decoder, discriminator),
+      'wae_resnet': (body + dense(32768, 64), wae_decoder, discriminator),
+  }
+
+
+def thesis_config(name):
+  config = base_config()
+  config.model.name = name
+  if name.startswith('vae'):
+    config.model.latent_dim = 512
+    config.objective.name = 'vae'
+  return config
+
+
+@pytest.mark.parametrize('name', sorted(models.ARCHITECTURES))
+def test_parameter_counts_at_128(name):
+  config = thesis_config(name)
+  networks = models.build(config.model)
+  ae_state, disc_state = jax.eval_shape(functools.partial(create_train_states, config, networks),
+                                        jax.random.key(0))
+  encoder, decoder, discriminator = expected_counts()[name]
+  assert param_count(ae_state.params['encoder']) == encoder
+  assert param_count(ae_state.params['decoder']) == decoder
+  assert (disc_state is None) == (discriminator is None)
+  if discriminator is not None:
+    assert param_count(disc_state.params) == discriminator
+
+
+@pytest.mark.parametrize('name', sorted(models.ARCHITECTURES))
+def test_shapes_at_every_size_and_output_range(name):
+  config = thesis_config(name)
+  config.model.width = 1 / 16
+  for size in (32, 64, 128):
+    config.model.image_size = size
+    networks = models.build(config.model)
+    x = jax.ShapeDtypeStruct((2, size, size, 3), jnp.float32)
+    noise = jax.ShapeDtypeStruct((2, config.model.latent_dim), jnp.float32)
+    variables = jax.eval_shape(networks.autoencoder.init, jax.random.key(0), x, noise)
+    codes, y = jax.eval_shape(networks.autoencoder.apply, variables, x, noise)
+    assert y.shape == x.shape
+    assert codes['z'].shape == (2, config.model.latent_dim)
+    assert ('log_var' in codes) == name.startswith('vae')
+  # A real forward pass at 32 px, in training mode: a sigmoid output stays in [0, 1].
+  config.model.image_size = 32
+  networks = models.build(config.model)
+  x = jax.random.uniform(jax.random.key(0), (2, 32, 32, 3))
+  noise = jnp.zeros((2, config.model.latent_dim))
+  variables = jax.jit(networks.autoencoder.init)(jax.random.key(1), x, noise)
+  train_apply = functools.partial(networks.autoencoder.apply, train=True, mutable=['batch_stats'])
+  (_, y), _ = jax.jit(train_apply)(variables, x, noise)
+  assert float(y.min()) >= 0.0 and float(y.max()) <= 1.0
+
+
+@pytest.mark.parametrize('kernel,strides', [(3, 1), (3, 2), (5, 2), (4, 2)])
+def test_sub_pixel_transposed_conv_equals_conv_transpose(kernel, strides):
+  x = jax.random.normal(jax.random.key(0), (2, 5, 6, 4))
+  reference = nn.ConvTranspose(7, (kernel, kernel), strides=(strides, strides), padding='SAME')
+  variables = reference.init(jax.random.key(1), x)
+  variables = jax.tree.map(lambda a: jax.random.normal(jax.random.key(2), a.shape), variables)
+  expected = reference.apply(variables, x)
+  got = TransposedConv(7, kernel, strides).apply(variables, x)
+  np.testing.assert_allclose(got, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_bad_names_and_sizes_are_config_errors():
+  config = thesis_config('wae')
+  config.model.name = 'wae_transformer'
+  with pytest.raises(ConfigError, match='unknown model'):
+    models.build(config.model)
+  config.model.name = 'wae'
+  config.model.image_size = 48
+  with pytest.raises(ConfigError, match='image_size'):
+    models.build(config.model)

@@ -1,0 +1,94 @@
+"""The compiled step: same update on one device as on two; bf16 keeps float32 state."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from wae_jax import step as step_lib
+from wae_jax.config_defaults import base_config
+from wae_jax.train_state import create_train_states
+
+CASES = [('wae', 'wae_gan'), ('wae', 'wae_mmd'), ('vae', 'vae'),
+         pytest.param('wae_resnet', 'wae_gan', marks=pytest.mark.slow)]
+
+
+def tiny_config(model, objective):
+  config = base_config()
+  config.model.name = model
+  config.objective.name = objective
+  config.model.image_size = 32
+  config.model.width = 1 / 16
+  config.model.latent_dim = 8
+  return config
+
+
+def one_step(config, num_devices, images):
+  mesh = step_lib.make_mesh(jax.devices()[:num_devices])
+  states = create_train_states(config, step_lib.step_networks(config), jax.random.key(0))
+  ae_state, disc_state = jax.device_put(states, step_lib.replicated(mesh))
+  train_step = step_lib.make_train_step(config, mesh)
+  batch = jax.device_put(images, step_lib.batch_sharding(mesh))
+  return jax.device_get(train_step(ae_state, disc_state, batch, jax.random.key(1)))
+
+
+def assert_trees_close(a, b, rtol):
+  """Elementwise close, with an absolute floor of rtol times the tree's largest entry.
+
+  The floor matters for biases followed by BatchNorm, whose exact gradient is zero: both sides
+  hold float noise there.
+  """
+  floor = rtol * max(float(np.max(np.abs(x))) for x in jax.tree.leaves(a))
+  jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=rtol, atol=floor), a, b)
+
+
+def first_moment(state):
+  """Adam's first moment after one step: (1 - beta1) * the averaged gradient."""
+  return state.opt_state[0].mu
+
+
+@pytest.mark.parametrize('model,objective', CASES)
+def test_two_devices_give_the_one_device_update(model, objective):
+  assert jax.device_count() >= 2, 'tests/conftest.py asks XLA for two CPU devices'
+  config = tiny_config(model, objective)
+  images = np.asarray(jax.random.uniform(jax.random.key(2), (8, 32, 32, 3)))
+  ae_1, disc_1, metrics_1 = one_step(config, 1, images)
+  ae_2, disc_2, metrics_2 = one_step(config, 2, images)
+  # The auto-encoder's penalty is taken against the discriminator after its Adam step, which
+  # is lr * sign(g) for each weight, so float-noise gradients can flip a few weights by 2 lr.
+  after_adam = {'penalty', 'loss'} if disc_1 is not None else set()
+  for name in metrics_1:
+    tolerance = 2e-3 if name in after_adam else 1e-5
+    assert metrics_2[name] == pytest.approx(metrics_1[name], rel=tolerance, abs=1e-6), name
+  # Gradients (through Adam's first moment) and BatchNorm statistics: float tolerance.
+  assert_trees_close(first_moment(ae_1), first_moment(ae_2), rtol=1e-4)
+  assert_trees_close(ae_1.batch_stats, ae_2.batch_stats, rtol=1e-5)
+  # Parameters: Adam's first step is lr * g / (|g| + eps), so entries whose gradient is at
+  # float-noise level may move by up to 2 lr; everything else agrees to float tolerance.
+  lr = config.optim.learning_rate
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=2 * lr), ae_1.params, ae_2.params)
+  if disc_1 is not None:
+    assert_trees_close(first_moment(disc_1), first_moment(disc_2), rtol=1e-4)
+  else:
+    assert disc_2 is None
+  initial, _ = create_train_states(config, step_lib.step_networks(config), jax.random.key(0))
+  assert int(ae_2.step) == 1
+  moved = [float(np.max(np.abs(a - b))) for a, b in
+           zip(jax.tree.leaves(initial.params), jax.tree.leaves(ae_2.params))]
+  assert min(moved) > 0.0
+
+
+def test_bfloat16_computes_in_bf16_but_keeps_float32_state():
+  config = tiny_config('wae', 'wae_gan')
+  config.dtype = 'bfloat16'
+  images = jnp.asarray(jax.random.uniform(jax.random.key(2), (4, 32, 32, 3)))
+  mesh = step_lib.make_mesh(jax.devices()[:1])
+  states = create_train_states(config, step_lib.step_networks(config), jax.random.key(0))
+  lowered = step_lib.make_train_step(config, mesh).lower(*states, images, jax.random.key(1))
+  assert 'bf16' in lowered.as_text()  # the convolutions really run in bfloat16
+  ae, disc, metrics = jax.device_get(lowered.compile()(*states, images, jax.random.key(1)))
+  for tree in (ae.params, ae.opt_state, ae.batch_stats, disc.params, disc.opt_state):
+    for leaf in jax.tree.leaves(tree):
+      if jnp.issubdtype(leaf.dtype, jnp.floating):
+        assert leaf.dtype == jnp.float32
+  assert all(np.isfinite(v) for v in metrics.values())
