@@ -149,3 +149,7 @@ def test_bad_names_and_sizes_are_config_errors():
   config.model.image_size = 48
   with pytest.raises(ConfigError, match='image_size'):
     models.build(config.model)
+  config.model.name = 'wae_resnet'
+  config.model.image_size = 16
+  with pytest.raises(ConfigError, match='too small'):
+    models.build(config.model)

@@ -97,14 +97,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> tuple
   check_config(config, jax.device_count())
   prepare_workdir(workdir)
   is_chief = jax.process_index() == 0
-  mesh = make_mesh()
-  rng = jax.random.key(config.seed)
-  init_rng, step_rng = jax.random.split(rng)
-  ae_state, disc_state = jax.device_put(
-      create_train_states(config, step_networks(config), init_rng), replicated(mesh))
-
+  # The data first: a missing dataset is reported before minutes of model initialisation.
   batches = data.train_batches(config.data, config.model.image_size, config.train.batch_size,
                                config.seed, jax.process_index(), jax.process_count())
+  with batches:
+    return _train(config, workdir, batches, is_chief)
+
+
+def _train(config: ml_collections.ConfigDict, workdir: str, batches: Any, is_chief: bool
+           ) -> tuple[Any, Any]:
+  mesh = make_mesh()
+  init_rng, step_rng = jax.random.split(jax.random.key(config.seed))
+  ae_state, disc_state = jax.device_put(
+      create_train_states(config, step_networks(config), init_rng), replicated(mesh))
   checkpointer = Checkpointer(workdir, keep=config.train.keep_checkpoints)
   start = 0
   if checkpointer.latest_step() is not None:
@@ -175,7 +180,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> tuple
     progress.close()
     checkpointer.wait()
     checkpointer.close()
-    batches.close()
     if writer:
       writer.close()
   return ae_state, disc_state

@@ -115,8 +115,11 @@ def build(model_config: Any, dtype: str = 'float32', axis_name: str | None = Non
     raise ConfigError(f'config.model.image_size: {e}') from None
   make_encoder, make_decoder = ARCHITECTURES[model_config.name]
   compute = DTYPES[dtype]
-  autoencoder = AutoEncoder(make_encoder(model_config, compute, axis_name),
-                            make_decoder(model_config, compute, axis_name))
+  encoder = make_encoder(model_config, compute, axis_name)
+  if model_config.image_size < encoder.MIN_IMAGE_SIZE:
+    raise ConfigError(f'config.model.image_size={model_config.image_size} is too small for the '
+                      f'{model_config.name} encoder: use at least {encoder.MIN_IMAGE_SIZE}')
+  autoencoder = AutoEncoder(encoder, make_decoder(model_config, compute, axis_name))
   return Networks(autoencoder, LatentDiscriminator(dtype=compute))
 
 

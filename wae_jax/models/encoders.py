@@ -16,6 +16,8 @@ class ConvEncoder(nn.Module):
   VAE (thesis 4.3.1): 3x3 convs 32..512, BN, LeakyReLU(0.02), Dense 2048 SELU, Gaussian head.
   WAE (thesis 4.3.2): 5x5 convs 128..2048, BN, ReLU, Dense to the latent.
   """
+  MIN_IMAGE_SIZE = 1  # 'SAME' stride-2 convolutions shrink any size to at least 1x1
+
   widths: Sequence[int]
   kernel_size: int
   activation: str
@@ -43,8 +45,10 @@ class ResNetEncoder(nn.Module):
 
   Zero-pad 2; Conv 7x7/2 (64) + BN + ReLU; MaxPool 3x3/1; four stages, each one convolutional
   block (stride 1 for the first stage, 2 after) and then identity blocks; AvgPool 2x2; flatten;
-  latent head.
+  latent head. Below 32x32 pixels the final feature map would vanish.
   """
+  MIN_IMAGE_SIZE = 32
+
   latent_dim: int
   stage_filters: Sequence[Sequence[int]] = ((64, 64, 256), (128, 128, 512), (256, 256, 1024),
                                             (512, 512, 2048))

@@ -1,0 +1,198 @@
+"""The training loop end to end on tiny data: outputs, exact resume, crashes, NaN, errors."""
+
+import functools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import pytest
+from PIL import Image
+
+import wae_jax
+from wae_jax import train
+from wae_jax.checkpoint import Checkpointer, checkpoint_dir
+from wae_jax.config_defaults import base_config
+from wae_jax.data import DataError
+from wae_jax.errors import ConfigError, WorkdirError
+from wae_jax.models import build
+from wae_jax.train_state import create_train_states
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope='module')
+def image_folder(tmp_path_factory):
+  """24 random 20x20 PNGs: a 'folder' dataset (split by file-name hash)."""
+  root = tmp_path_factory.mktemp('images')
+  rng = np.random.default_rng(0)
+  for i in range(24):
+    Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(root / f'{i:03d}.png')
+  return str(root)
+
+
+def tiny_config(image_folder, num_steps=4, model='wae', objective='wae_gan'):
+  config = base_config()
+  config.model.name = model
+  config.objective.name = objective
+  config.model.image_size = 16
+  config.model.width = 1 / 16
+  config.model.latent_dim = 4
+  config.data.source = 'folder'
+  config.data.path = image_folder
+  config.data.crop = 0
+  config.data.workers = 0
+  config.train.batch_size = 4
+  config.train.num_steps = num_steps
+  config.train.log_every = 1
+  config.train.image_every = 2
+  config.train.checkpoint_every = 2
+  config.eval.batch_size = 8
+  return config
+
+
+def run_in_subprocess(config, workdir, kill_when=None):
+  """train_and_evaluate in a child process (optionally SIGKILLed when kill_when() is true)."""
+  code = ('import sys, json, ml_collections\nfrom wae_jax import train\n'
+          'train.train_and_evaluate(ml_collections.ConfigDict(json.loads(sys.argv[1])), sys.argv[2])')
+  process = subprocess.Popen([sys.executable, '-c', code, config.to_json(), workdir], cwd=REPO,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+  if kill_when is None:
+    _, err = process.communicate(timeout=600)
+    assert process.returncode == 0, err[-3000:]
+    return
+  deadline = time.time() + 600
+  while not kill_when() and process.poll() is None and time.time() < deadline:
+    time.sleep(0.005)
+  process.send_signal(signal.SIGKILL)
+  process.wait()
+
+
+def restore_states(config, workdir):
+  networks = build(config.model, config.dtype)
+  abstract = jax.eval_shape(functools.partial(create_train_states, config, networks),
+                            jax.random.key(0))
+  checkpointer = Checkpointer(workdir, read_only=True)
+  ae, disc, rng, meta = checkpointer.restore(*abstract)
+  checkpointer.close()
+  return jax.device_get((ae.params, ae.batch_stats, ae.opt_state, disc.params, disc.opt_state,
+                         jax.random.key_data(rng))), meta
+
+
+def test_training_writes_checkpoints_images_logs_and_loads(image_folder, tmp_path):
+  config = tiny_config(image_folder, model='wae_resnet')
+  config.model.image_size = 32
+  workdir = str(tmp_path / 'run')
+  train.train_and_evaluate(config, workdir)
+  assert sorted(os.listdir(checkpoint_dir(workdir))) == ['2', '4']
+  images = os.listdir(os.path.join(workdir, 'images'))
+  for kind in ('samples', 'reconstructions', 'interpolations'):
+    assert f'{kind}_00000004.png' in images
+  assert any(name.startswith('events.out.tfevents') for name in os.listdir(workdir))
+
+  model = wae_jax.load(workdir)
+  assert model.step == 4
+  x = np.random.default_rng(1).uniform(size=(3, 32, 32, 3)).astype(np.float32)
+  z = model.encode(x)
+  assert z.shape == (3, 4)
+  assert model.decode(z).shape == (3, 32, 32, 3)
+  samples = model.sample(5, seed=0)
+  assert samples.shape == (5, 32, 32, 3) and samples.min() >= 0 and samples.max() <= 1
+  np.testing.assert_array_equal(samples, model.sample(5, seed=0))
+  np.testing.assert_allclose(model.reconstruct(x), model.decode(z), atol=1e-6)
+  path = model.interpolate(x[0], x[1], steps=5)
+  assert path.shape == (5, 32, 32, 3)
+  np.testing.assert_allclose(path[[0, -1]], model.reconstruct(x[:2]), atol=1e-5)
+
+
+def test_resumed_run_is_bit_identical_to_a_straight_run(image_folder, tmp_path):
+  straight, split = str(tmp_path / 'straight'), str(tmp_path / 'split')
+  config = tiny_config(image_folder, num_steps=4)
+  run_in_subprocess(config, straight)
+  run_in_subprocess(tiny_config(image_folder, num_steps=2), split)  # stops at 2 ...
+  run_in_subprocess(config, split)  # ... and a new process resumes to 4
+  (a, meta_a), (b, meta_b) = restore_states(config, straight), restore_states(config, split)
+  assert meta_a['step'] == meta_b['step'] == 4
+  assert meta_a['data'] == meta_b['data']
+  jax.tree.map(np.testing.assert_array_equal, a, b)
+
+
+def test_sigkill_during_a_save_leaves_a_resumable_workdir(image_folder, tmp_path):
+  workdir = str(tmp_path / 'killed')
+  config = tiny_config(image_folder, num_steps=1000)
+  config.train.checkpoint_every = 1
+  directory = checkpoint_dir(workdir)
+
+  def saving_after_first_checkpoint():
+    if not os.path.isdir(directory):
+      return False
+    names = os.listdir(directory)
+    return any(n.isdigit() for n in names) and any('tmp' in n for n in names)
+
+  run_in_subprocess(config, workdir, kill_when=saving_after_first_checkpoint)
+  checkpointer = Checkpointer(workdir, read_only=True)
+  resumed_from = checkpointer.latest_step()
+  checkpointer.close()
+  assert resumed_from is not None and resumed_from < 1000
+  config.train.num_steps = resumed_from + 2
+  run_in_subprocess(config, workdir)
+  assert wae_jax.load(workdir).step == resumed_from + 2
+  assert not [n for n in os.listdir(directory) if 'tmp' in n]
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(image_folder, tmp_path):
+  workdir = str(tmp_path / 'nan')
+  train.train_and_evaluate(tiny_config(image_folder, num_steps=2), workdir)
+  config = tiny_config(image_folder, num_steps=4)
+  config.objective.cost_scale = float('nan')
+  with pytest.raises(train.NonFiniteLossError, match='at step 3'):
+    train.train_and_evaluate(config, workdir)
+  assert wae_jax.load(workdir).step == 2
+  assert sorted(os.listdir(checkpoint_dir(workdir))) == ['2']
+
+
+def test_bad_settings_fail_with_one_line_errors(image_folder, tmp_path):
+  config = tiny_config(image_folder)
+  config.train.batch_size = 3
+  with pytest.raises(ConfigError, match='divisible'):
+    train.train_and_evaluate(config, str(tmp_path / 'a'))
+  config = tiny_config(image_folder)
+  config.data.source = 'imagenet'
+  with pytest.raises(DataError, match='imagenet'):
+    train.train_and_evaluate(config, str(tmp_path / 'b'))
+  config = tiny_config(image_folder)
+  config.objective.name = 'wae_sinkhorn'
+  with pytest.raises(ConfigError, match='wae_sinkhorn'):
+    train.train_and_evaluate(config, str(tmp_path / 'c'))
+  blocker = tmp_path / 'a_file'
+  blocker.write_text('not a directory')
+  with pytest.raises(WorkdirError, match='a_file'):
+    train.train_and_evaluate(tiny_config(image_folder), str(blocker / 'run'))
+
+
+def test_launcher_without_celeba_says_where_to_put_it(tmp_path):
+  env = dict(os.environ, CELEBA_DIR=str(tmp_path / 'no_celeba'))
+  result = subprocess.run(
+      [sys.executable, 'launch.py', '--config=configs/wae_resnet.py', f'--workdir={tmp_path / "w"}'],
+      cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 1
+  assert 'Traceback' not in result.stderr
+  message = result.stderr.strip().splitlines()[-1]
+  assert message.startswith('error: CelebA not found')
+  assert 'configs/demo.py' in message
+
+
+def test_summary_mode_prints_parameter_counts():
+  result = subprocess.run(
+      [sys.executable, 'launch.py', '--config=configs/wae_resnet.py', '--mode=summary'],
+      cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-2000:]
+  lines = result.stdout.splitlines()
+  counts = {line.split(' params:')[0]: int(line.split('params: ')[1].split()[0])
+            for line in lines if ' params: ' in line}
+  assert set(counts) == {'encoder', 'decoder', 'discriminator'}
+  assert all(count > 0 for count in counts.values())
