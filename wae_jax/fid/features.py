@@ -10,6 +10,11 @@ from wae_jax.fid import inception
 from wae_jax.fid import weights
 from wae_jax.fid.errors import FIDError
 
+# On CPU the network runs on at most this many images at a time: small batches keep the
+# activations in cache and run ~25 % faster than 50 (measured on 2 cores); accelerators
+# take the whole batch.
+CPU_CHUNK = 8
+
 
 def resize_matrix(in_size: int, out_size: int = inception.INPUT_SIZE) -> np.ndarray:
   """(out_size, in_size) bilinear weights of TF1 `resize_bilinear` (align_corners=False,
@@ -39,14 +44,16 @@ def _network_input(images: jax.Array, rows: jax.Array, columns: jax.Array) -> ja
 class FeatureExtractor:
   """Loads the weights and compiles the network once; call it on batches of images.
 
-  Batches are padded to `batch_size`, so every call compiles nothing new after the first
-  call at a given image size (the network itself is compiled once for all sizes).
+  Images go through the network `batch_size` at a time (at most CPU_CHUNK on CPU), the last
+  batch padded, so nothing is compiled again after the first call at a given image size (the
+  network itself is compiled once for all sizes).
   """
 
   def __init__(self, weights_path: str | None = None, batch_size: int = 50):
     if batch_size < 1:
       raise FIDError(f'FID batch_size must be >= 1, got {batch_size}.')
-    self.batch_size = batch_size
+    on_cpu = jax.default_backend() == 'cpu'
+    self.batch_size = min(batch_size, CPU_CHUNK) if on_cpu else batch_size
     self._params = jax.device_put(weights.load_params(weights_path))
     self._network = jax.jit(lambda params, x: inception.InceptionV3().apply({'params': params}, x))
     self._resize_matrices = {}  # (height, width) -> (rows, columns) on device
