@@ -135,3 +135,15 @@ def test_converted_weights_are_cached_and_reused(archive_contents, tmp_path, mon
   rebuilt = weights.load_params(path)
   np.testing.assert_array_equal(rebuilt['conv']['bias'], converted['conv']['bias'])
   assert weights._read_cache(cached[0]) is not None  # pylint: disable=protected-access
+
+
+def test_nvidia_layout_without_the_wrapper_module_converts_the_same(archive_contents):
+  # NVIDIA's inception-2015-12-05.pt keeps the layers at `layers.` rather than `net.layers.`.
+  path, contents = archive_contents
+  unwrapped = {name.replace('net.layers.', 'layers.', 1): value for name, value in contents.items()
+               if name.startswith('net.layers.')}
+  unwrapped['output.weight'] = np.zeros((1008, 2048))  # its logits layer is not used
+  expected = weights.convert(contents, path)
+  converted = weights.convert(unwrapped, path)
+  np.testing.assert_array_equal(converted['mixed_7']['tower_1']['conv_4']['kernel'],
+                                expected['mixed_7']['tower_1']['conv_4']['kernel'])
