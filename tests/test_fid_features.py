@@ -15,6 +15,7 @@ from wae_jax.fid import FIDError
 from wae_jax.fid import FeatureExtractor
 from wae_jax.fid import RunningStatistics
 from wae_jax.fid import frechet_distance
+from wae_jax.fid import inception_features
 from wae_jax.fid import weights
 from wae_jax.fid.features import resize_matrix
 
@@ -96,6 +97,13 @@ def test_synthetic_features_match_the_reference(extractor, golden):
     print(f'synthetic {images.shape[1:3]}: max |JAX - torch| = {difference:.2e}')
     assert difference < FEATURE_TOLERANCE
     assert reference.std() > 0.05  # the images give varied, non-trivial features
+
+
+def test_inception_features_function_matches_the_reference(extractor, golden):
+  del extractor  # only for its skip when the weights are absent
+  images = golden_script.synthetic_images()[0]
+  difference = np.abs(inception_features(images) - golden['synthetic_features_0']).max()
+  assert difference < FEATURE_TOLERANCE
 
 
 def test_real_features_match_the_reference(extractor, golden):
