@@ -1,5 +1,7 @@
 """The one exception the FID code raises for bad input, so a launcher can print it without a traceback."""
 
+from wae_jax.errors import UserError
 
-class FIDError(Exception):
+
+class FIDError(UserError):
   """A problem with FID weights, images or statistics files; the message says what to do."""
