@@ -153,8 +153,9 @@ def test_run_scores_every_part_and_writes_metrics_and_figures(config, tmp_path):
   samples = np.asarray(Image.open(tmp_path / 'eval' / 'samples.png'))
   assert samples.shape == (3 * (SIZE + figures.PAD) + figures.PAD, 8 * (SIZE + figures.PAD) + figures.PAD, 3)
   rows = np.asarray(Image.open(tmp_path / 'eval' / 'interpolations.png'))
-  tile = lambda col: rows[figures.PAD:figures.PAD + SIZE,
-                          figures.PAD + col * (SIZE + figures.PAD):figures.PAD + col * (SIZE + figures.PAD) + SIZE]
+  def tile(col):
+    left = figures.PAD + col * (SIZE + figures.PAD)
+    return rows[figures.PAD:figures.PAD + SIZE, left:left + SIZE]
   np.testing.assert_array_equal(tile(0), reals[0])  # original a, its reconstruction, ..., original b
   np.testing.assert_array_equal(tile(1), reals[0])
   np.testing.assert_array_equal(tile(5), reals[1])
@@ -296,7 +297,8 @@ def test_compare_writes_tables_4_3_to_4_5_with_the_protocol(config, tmp_path):
   vae = make_run(config, tmp_path / 'vae_run', LinearModel(config, name='vae', objective='vae',
                                                             step=30000, scale=0.5))
   output = tmp_path / 'out' / 'tables.md'
-  assert evaluation.compare([str(tmp_path / 'wae_run'), str(tmp_path / 'vae_run')], str(output)) == str(output)
+  workdirs = [str(tmp_path / 'wae_run'), str(tmp_path / 'vae_run')]
+  assert evaluation.compare(workdirs, str(output)) == str(output)
   text = output.read_text()
   sections = text.split('## ')[1:]
   assert [s.split(':')[0] for s in sections] == ['Table 4.3', 'Table 4.4', 'Table 4.5']
@@ -357,3 +359,51 @@ def test_default_reference_stats_path_sits_beside_the_data(config, tmp_path, mon
                                                                           'fid_stats_test_8.npz')
   config.eval.reference_stats = 'mine.npz'
   assert evaluation.reference_stats_path(config) == 'mine.npz'
+
+
+SHARED_CELEBA = os.path.join(os.path.dirname(__file__), '..', '..', 'shared', 'data', 'celeba_sample')
+
+
+@pytest.mark.slow
+def test_real_model_and_fid_network_on_the_shared_celeba_sample(tmp_path):
+  """End to end with the real parts: an untrained WAE-ResNet (wae_jax.api.Model), the Inception
+  weights, the CelebA sample's test split at 32x32."""
+  if not os.path.isdir(SHARED_CELEBA):
+    pytest.skip(f'the shared CelebA sample is not at {SHARED_CELEBA}')
+  import jax
+  from wae_jax import api, models
+  from wae_jax.train_state import create_train_states
+  config = base_config()
+  config.model.image_size, config.model.latent_dim, config.model.width = 32, 8, 0.25
+  config.data.path = SHARED_CELEBA
+  config.data.workers = 0
+  config.eval.batch_size = 20
+  config.eval.num_samples = config.eval.num_reconstructions = 40
+  config.eval.num_interpolations, config.eval.interpolation_steps = 4, 5
+  config.eval.reference_stats = str(tmp_path / 'stats.npz')
+  try:
+    extractor = evaluation.make_feature_extractor(config)
+  except evaluation.EvaluationError as error:
+    pytest.skip(f'no FID weights: {error}')
+  statistics = fid.RunningStatistics()  # of the first 80 test images: quicker than the whole split
+  for batch in data.eval_batches(config.data, 'test', 32, 20, max_images=80):
+    statistics.update(extractor(figures.to_uint8(batch)))
+  fid.save_statistics(config.eval.reference_stats, *statistics.mean_and_covariance(), statistics.count,
+                      evaluation.data_protocol(config))
+  ae_state, _ = create_train_states(config, models.build(config.model, config.dtype), jax.random.key(0))
+  model = api.Model(config, {'params': ae_state.params, 'batch_stats': ae_state.batch_stats}, step=0)
+
+  results = dict(evaluation.Evaluator(config, extractor).run(model, str(tmp_path / 'run')))
+  assert all(np.isfinite(value) for value in results.values())
+  # 40 real faces sit far closer to the faces' statistics than an untrained decoder's output.
+  assert results['real/fid'] < results['samples/fid'] / 2
+  assert results['real/sharpness'] > 1.0 and results['interpolations/count'] == 4 * 3
+  for name in ('samples.png', 'reconstructions.png', 'interpolations.png', 'metrics.json'):
+    assert os.path.isfile(tmp_path / 'run' / 'eval' / name)
+
+
+def test_too_few_images_for_fid_is_a_config_error(config):
+  config.eval.num_samples = 1
+  evaluator = evaluation.Evaluator(config, FakeExtractor(), reference_of(real_test_images(config)))
+  with pytest.raises(evaluation.EvaluationError, match='num_samples = 1'):
+    evaluator.settings()

@@ -133,8 +133,12 @@ class FirstImages:
     self._parts = []
     self._count = 0
 
+  @property
+  def missing(self) -> int:
+    return self.limit - self._count
+
   def add(self, images: np.ndarray) -> None:
-    taken = images[:self.limit - self._count]
+    taken = images[:self.missing]
     if len(taken):
       self._parts.append(taken.copy())
       self._count += len(taken)
@@ -198,11 +202,14 @@ class Evaluator:
     if config.interpolation_steps < 3:
       raise EvaluationError(f'config.eval.interpolation_steps = {config.interpolation_steps}: need >= 3 '
                             '(the two ends are reconstructions; the images between them are scored)')
+    pairs = min(config.num_interpolations, split_size // 2)
+    if min(config.num_samples, test_images, pairs * (config.interpolation_steps - 2)) < 2:
+      raise EvaluationError(f'FID needs at least 2 images per part: config.eval.num_samples = '
+                            f'{config.num_samples}, {test_images} test images, {pairs} interpolation pairs')
     return {
         'samples': {'num_images': config.num_samples, 'seed': self.config.seed},
         'reconstructions': {'num_images': test_images},
-        'interpolations': {'pairs': min(config.num_interpolations, split_size // 2),
-                           'steps': config.interpolation_steps},
+        'interpolations': {'pairs': pairs, 'steps': config.interpolation_steps},
         'real': {'num_images': test_images},
     }
 
@@ -299,7 +306,8 @@ class Evaluator:
         decoded = model.decode(codes.reshape(-1, codes.shape[-1]))
         rows = figures.to_uint8(decoded).reshape(codes.shape[:2] + originals.shape[1:])
         scores.update(rows[:, 1:-1].reshape((-1,) + originals.shape[1:]))
-        shown.add(np.concatenate([originals[0::2, None], rows, originals[1::2, None]], axis=1))
+        if shown.missing:  # figure rows: original a, the decodes from a to b, original b
+          shown.add(np.concatenate([originals[0::2, None], rows, originals[1::2, None]], axis=1))
         progress.update(len(rows) * (steps - 2))
     if directory:
       figures.save_interpolations(os.path.join(directory, 'interpolations.png'), shown.get())

@@ -44,7 +44,8 @@ def sharpness(images: jax.Array) -> jax.Array:
 
 @jax.jit
 def laplacian_sharpness(images: jax.Array) -> jax.Array:
-  """The WAE paper's score of [N, H, W, 3] images (H, W >= 3): mean per-image Laplacian variance, [0, 1] scale."""
+  """The WAE paper's score of [N, H, W, 3] images (H, W >= 3): mean per-image variance of the
+  Laplacian response, [0, 1] scale."""
   gray = to_gray(images) / 255.0
   response = (gray[:, :-2, 1:-1] + gray[:, 2:, 1:-1] + gray[:, 1:-1, :-2] + gray[:, 1:-1, 2:]
               - 4.0 * gray[:, 1:-1, 1:-1])
