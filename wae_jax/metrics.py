@@ -1,0 +1,77 @@
+"""Sharpness scores of images: the thesis's mean gradient magnitude and the WAE paper's Laplacian variance.
+
+Both convert RGB to gray with the ITU-R BT.601 luma weights (0.299 R + 0.587 G + 0.114 B, what
+PIL's convert('L') and TF's rgb_to_grayscale use). Pixel scale: uint8 images are taken as they
+are ([0, 255]); float images are taken to be in [0, 1].
+
+- `sharpness` (thesis §2.5, Tables 4.3-4.5): gray image in [0, 255]; image gradient by central
+  differences in the interior and one-sided differences at the borders (numpy.gradient,
+  edge_order=1); per pixel sqrt(gx^2 + gy^2); mean over pixels, then over images.
+- `laplacian_sharpness` (WAE paper, Tolstikhin et al. 2018, Table 1): gray image in [0, 1]
+  (the scale of the WAE code); 3x3 Laplacian [[0, 1, 0], [1, -4, 1], [0, 1, 0]] on the 'valid'
+  pixels (borders dropped, no padding); variance of the response per image (population variance,
+  like tf.nn.moments); mean over images.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601
+
+SHARPNESS_DEFINITION = (
+    'mean over pixels and images of sqrt(gx^2 + gy^2) of the gray image (BT.601 luma) in [0, 255], '
+    'gradient by central differences (numpy.gradient, one-sided at the borders); thesis §2.5')
+LAPLACIAN_DEFINITION = (
+    'mean over images of the variance of the 3x3 Laplacian [[0,1,0],[1,-4,1],[0,1,0]] response on '
+    "the gray image (BT.601 luma) in [0, 1], 'valid' borders; WAE paper, Table 1")
+
+
+def to_gray(images: jax.Array) -> jax.Array:
+  """[N, H, W, 3] uint8 (or float in [0, 1]) -> [N, H, W] float32 gray in [0, 255]."""
+  pixels = images.astype(jnp.float32)
+  if not jnp.issubdtype(images.dtype, jnp.integer):
+    pixels = pixels * 255.0
+  return pixels @ jnp.asarray(LUMA_WEIGHTS, jnp.float32)
+
+
+@jax.jit
+def sharpness(images: jax.Array) -> jax.Array:
+  """The thesis's score of [N, H, W, 3] images (H, W >= 2): mean gradient magnitude, [0, 255] scale."""
+  gy, gx = jnp.gradient(to_gray(images), axis=(1, 2))
+  return jnp.mean(jnp.sqrt(gx**2 + gy**2))
+
+
+@jax.jit
+def laplacian_sharpness(images: jax.Array) -> jax.Array:
+  """The WAE paper's score of [N, H, W, 3] images (H, W >= 3): mean per-image variance of the
+  Laplacian response, [0, 1] scale."""
+  gray = to_gray(images) / 255.0
+  response = (gray[:, :-2, 1:-1] + gray[:, 2:, 1:-1] + gray[:, 1:-1, :-2] + gray[:, 1:-1, 2:]
+              - 4.0 * gray[:, 1:-1, 1:-1])
+  return jnp.mean(jnp.var(response, axis=(1, 2)))
+
+
+SCORES = {'sharpness': sharpness, 'laplacian_sharpness': laplacian_sharpness}
+
+
+class SharpnessAccumulator:
+  """Both scores of a stream of image batches: sums of per-batch means weighted by batch size,
+  so memory stays flat in the number of images and the result equals the score of all images."""
+
+  def __init__(self):
+    self.count = 0
+    self._sums = dict.fromkeys(SCORES, 0.0)
+
+  def update(self, images: np.ndarray) -> None:
+    if not len(images):
+      return
+    for name, score in SCORES.items():
+      self._sums[name] += float(score(images)) * len(images)
+    self.count += len(images)
+
+  def result(self) -> dict[str, float]:
+    """{'sharpness': ..., 'laplacian_sharpness': ...}, the means over every image seen."""
+    if not self.count:
+      raise ValueError('sharpness of an empty set of images')
+    return {name: total / self.count for name, total in self._sums.items()}
