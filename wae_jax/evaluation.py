@@ -21,7 +21,6 @@ Protocol (also written into metrics.json and under every table):
 Everything streams batch by batch: memory is flat in the number of images.
 """
 
-import contextlib
 import itertools
 import json
 import os
@@ -30,9 +29,8 @@ from collections.abc import Callable, Iterator
 import ml_collections
 import numpy as np
 import tqdm
-from absl import logging
 
-from wae_jax import data, fid, figures, metrics
+from wae_jax import api, data, fid, figures, metrics
 from wae_jax.errors import UserError
 
 FID_NETWORK = 'Inception-v3, TF graph 2015-12-05, pool3 (2048-d) features (wae_jax.fid)'
@@ -49,15 +47,6 @@ STATS_COMMAND = 'python launch.py --config=<your config> --mode=stats'
 
 class EvaluationError(UserError):
   """Missing or mismatched reference statistics, or missing evaluation results; one line, no traceback."""
-
-
-@contextlib.contextmanager
-def _fid_errors_as_user_errors():
-  """FID problems the user can fix (weights, statistics files) surface as one-line errors."""
-  try:
-    yield
-  except fid.FIDError as error:
-    raise EvaluationError(str(error)) from None
 
 
 def default_reference_stats_path(config: ml_collections.ConfigDict) -> str:
@@ -101,9 +90,8 @@ def load_reference_stats(config: ml_collections.ConfigDict) -> tuple[np.ndarray,
 
 
 def make_feature_extractor(config: ml_collections.ConfigDict) -> fid.FeatureExtractor:
-  with _fid_errors_as_user_errors():
-    return fid.FeatureExtractor(weights_path=config.eval.fid_weights or None,
-                                batch_size=config.eval.batch_size)
+  return fid.FeatureExtractor(weights_path=config.eval.fid_weights or None,
+                              batch_size=config.eval.batch_size)
 
 
 class ImageScores:
@@ -343,7 +331,6 @@ def _write_json(path: str, content: dict) -> None:
 def evaluate(config: ml_collections.ConfigDict | None, workdir: str) -> dict:
   """Evaluates the latest checkpoint in `workdir` (config: the eval/data settings; None: the
   checkpoint's own); returns what it writes to <workdir>/eval/metrics.json."""
-  from wae_jax import api  # the model code loads only when a model is evaluated
   model = api.load(workdir)
   config = config or model.config
   if config.model.image_size != model.config.model.image_size:
@@ -351,7 +338,7 @@ def evaluate(config: ml_collections.ConfigDict | None, workdir: str) -> dict:
                           f'the config says {config.model.image_size}; evaluate with its own config')
   evaluator = Evaluator(config)
   for name, value in evaluator.run(model, workdir):
-    logging.info('%s = %.6g', name, value)
+    tqdm.tqdm.write(f'{name} = {value:.6g}')
   with open(os.path.join(workdir, EVAL_DIR, METRICS_FILE)) as file:
     return json.load(file)
 
@@ -370,9 +357,8 @@ def compute_reference_stats(config: ml_collections.ConfigDict, output_path: str 
     for batch in batches:
       statistics.update(extractor(figures.to_uint8(batch)))
       progress.update(len(batch))
-  with _fid_errors_as_user_errors():
-    mean, covariance = statistics.mean_and_covariance()
-    fid.save_statistics(path, mean, covariance, statistics.count, protocol)
+  mean, covariance = statistics.mean_and_covariance()
+  fid.save_statistics(path, mean, covariance, statistics.count, protocol)
   return path
 
 

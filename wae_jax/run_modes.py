@@ -6,7 +6,7 @@ from typing import Callable
 import jax
 import ml_collections
 
-from wae_jax import models, train
+from wae_jax import evaluation, models, train
 from wae_jax.errors import ConfigError
 from wae_jax.train_state import create_train_states, param_count
 
@@ -48,19 +48,16 @@ def train_mode(config: ml_collections.ConfigDict, workdir: str, **_) -> None:
 
 def evaluate(config: ml_collections.ConfigDict, workdir: str, **_) -> None:
   """evaluate the latest checkpoint in --workdir (FID, sharpness, figures)."""
-  from wae_jax import evaluation
   evaluation.evaluate(config, _require(workdir, '--workdir', 'eval'))
 
 
 def stats(config: ml_collections.ConfigDict, output: str | None, **_) -> None:
   """compute FID reference statistics of the config's data split."""
-  from wae_jax import evaluation
   print(evaluation.compute_reference_stats(_require(config, '--config', 'stats'), output))
 
 
 def compare(compare: list[str], output: str | None, **_) -> None:
   """write Markdown tables (thesis Tables 4.3-4.5) for --compare workdirs."""
-  from wae_jax import evaluation
   evaluation.compare(_require(compare, '--compare', 'compare'), output or 'comparison.md')
 
 

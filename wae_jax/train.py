@@ -16,7 +16,7 @@ import numpy as np
 import tqdm
 from tensorboardX import SummaryWriter
 
-from wae_jax import data, figures, losses
+from wae_jax import data, evaluation, figures, losses
 from wae_jax.api import Model
 from wae_jax.checkpoint import Checkpointer
 from wae_jax.errors import ConfigError, UserError, WorkdirError
@@ -124,7 +124,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str, batches: Any, is_chi
   writer = SummaryWriter(workdir) if is_chief else None
   model = Model.from_state(config, ae_state)
   fixed_images = None
-  evaluator = None
+  # Built before the first step, so missing FID statistics are reported before any training.
+  evaluator = evaluation.Evaluator(config) if config.train.fid_every > 0 else None
   history: list[tuple[int, Any]] = []
   last_time, last_step = time.perf_counter(), start
   progress = tqdm.tqdm(total=total, initial=start, desc='train', unit='step',
@@ -166,9 +167,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, batches: Any, is_chi
         if is_chief:
           _write_grids(model, fixed_images, os.path.join(workdir, 'images'), step)
 
-      if config.train.fid_every > 0 and step % config.train.fid_every == 0:
-        from wae_jax import evaluation  # loads the Inception network only when asked for
-        evaluator = evaluator or evaluation.Evaluator(config)
+      if evaluator is not None and step % config.train.fid_every == 0:
         model.variables = {'params': ae_state.params, 'batch_stats': ae_state.batch_stats}
         fid = evaluator.fid_of_samples(model, config.eval.num_during_training)
         if writer:
