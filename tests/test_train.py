@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 import wae_jax
-from wae_jax import train
+from wae_jax import evaluation, train
 from wae_jax.checkpoint import Checkpointer, checkpoint_dir
 from wae_jax.config_defaults import base_config
 from wae_jax.data import DataError
@@ -196,3 +196,43 @@ def test_summary_mode_prints_parameter_counts():
             for line in lines if ' params: ' in line}
   assert set(counts) == {'encoder', 'decoder', 'discriminator'}
   assert all(count > 0 for count in counts.values())
+
+
+def read_scalars(workdir):
+  """{tag: [(step, value)]} from the TensorBoard event files in workdir (TFRecord framing)."""
+  from tensorboardX.proto import event_pb2
+  scalars = {}
+  for name in os.listdir(workdir):
+    if not name.startswith('events.out.tfevents'):
+      continue
+    with open(os.path.join(workdir, name), 'rb') as f:
+      content = f.read()
+    offset = 0
+    while offset < len(content):
+      length = int.from_bytes(content[offset:offset + 8], 'little')
+      event = event_pb2.Event.FromString(content[offset + 12:offset + 12 + length])
+      offset += 12 + length + 4
+      for value in event.summary.value:
+        scalars.setdefault(value.tag, []).append((event.step, value.simple_value))
+  return scalars
+
+
+def test_fid_during_training_is_logged_to_tensorboard(image_folder, tmp_path):
+  config = tiny_config(image_folder, num_steps=4)
+  config.train.fid_every = 2
+  config.eval.num_during_training = 6
+
+  def mean_colour(images):  # a stand-in FID network: 3 features per image
+    assert images.dtype == np.uint8
+    return images.reshape(len(images), -1, 3).mean(axis=1).astype(np.float32)
+
+  rng = np.random.default_rng(0)
+  reference = rng.normal(size=(50, 3)) * 20 + 128
+  evaluator = evaluation.Evaluator(config, feature_extractor=mean_colour,
+                                   reference_stats=(reference.mean(0), np.cov(reference, rowvar=False)))
+  workdir = str(tmp_path / 'fid')
+  train.train_and_evaluate(config, workdir, evaluator=evaluator)
+  scalars = read_scalars(workdir)
+  assert [step for step, _ in scalars['eval/fid_samples']] == [2, 4]
+  assert all(np.isfinite(value) and value > 0 for _, value in scalars['eval/fid_samples'])
+  assert [step for step, _ in scalars['train/loss']] == [1, 2, 3, 4]

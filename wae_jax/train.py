@@ -87,10 +87,13 @@ def _write_grids(model: Model, images: np.ndarray, directory: str, step: int) ->
                                 np.stack(rows))
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> tuple[Any, Any]:
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       evaluator: evaluation.Evaluator | None = None) -> tuple[Any, Any]:
   """Trains (or resumes) the model of `config`, writing everything into `workdir`.
 
-  Returns the final (auto-encoder state, discriminator state or None).
+  With `config.train.fid_every > 0`, `evaluator` (default: `evaluation.Evaluator(config)`, built
+  before the first step) logs the FID of samples to TensorBoard. Returns the final
+  (auto-encoder state, discriminator state or None).
   """
   if config.train.distributed:
     jax.distributed.initialize()
@@ -101,11 +104,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> tuple
   batches = data.train_batches(config.data, config.model.image_size, config.train.batch_size,
                                config.seed, jax.process_index(), jax.process_count())
   with batches:
-    return _train(config, workdir, batches, is_chief)
+    if config.train.fid_every > 0 and evaluator is None:
+      evaluator = evaluation.Evaluator(config)  # missing FID statistics fail before training
+    return _train(config, workdir, batches, evaluator, is_chief)
 
 
-def _train(config: ml_collections.ConfigDict, workdir: str, batches: Any, is_chief: bool
-           ) -> tuple[Any, Any]:
+def _train(config: ml_collections.ConfigDict, workdir: str, batches: Any,
+           evaluator: evaluation.Evaluator | None, is_chief: bool) -> tuple[Any, Any]:
   mesh = make_mesh()
   init_rng, step_rng = jax.random.split(jax.random.key(config.seed))
   ae_state, disc_state = jax.device_put(
@@ -124,8 +129,6 @@ def _train(config: ml_collections.ConfigDict, workdir: str, batches: Any, is_chi
   writer = SummaryWriter(workdir) if is_chief else None
   model = Model.from_state(config, ae_state)
   fixed_images = None
-  # Built before the first step, so missing FID statistics are reported before any training.
-  evaluator = evaluation.Evaluator(config) if config.train.fid_every > 0 else None
   history: list[tuple[int, Any]] = []
   last_time, last_step = time.perf_counter(), start
   progress = tqdm.tqdm(total=total, initial=start, desc='train', unit='step',
@@ -167,7 +170,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, batches: Any, is_chi
         if is_chief:
           _write_grids(model, fixed_images, os.path.join(workdir, 'images'), step)
 
-      if evaluator is not None and step % config.train.fid_every == 0:
+      if evaluator is not None and config.train.fid_every > 0 and step % config.train.fid_every == 0:
         model.variables = {'params': ae_state.params, 'batch_stats': ae_state.batch_stats}
         fid = evaluator.fid_of_samples(model, config.eval.num_during_training)
         if writer:
