@@ -79,12 +79,13 @@ def _write_grids(model: Model, images: np.ndarray, directory: str, step: int) ->
                     model.sample(GRID_IMAGES, seed=0), cols=8)
   figures.save_pairs(os.path.join(directory, f'reconstructions_{step:08d}.png'),
                      images, model.reconstruct(images))
-  pairs = min(8, len(images) // 2)
-  rows = [model.interpolate(images[2 * i], images[2 * i + 1], INTERPOLATION_STEPS)
-          for i in range(pairs)]
-  if rows:
+  # Interpolation rows: original a, decodes from a's code to b's, original b (thesis Fig. 4.1).
+  a, b = images[0:16:2], images[1:16:2]
+  n = min(len(a), len(b))
+  if n:
+    rows = np.stack([model.interpolate(x, y, INTERPOLATION_STEPS) for x, y in zip(a[:n], b[:n])])
     figures.save_interpolations(os.path.join(directory, f'interpolations_{step:08d}.png'),
-                                np.stack(rows))
+                                np.concatenate([a[:n, None], rows, b[:n, None]], axis=1))
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
