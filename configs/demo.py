@@ -3,8 +3,9 @@
   pip install -e '.[demo]' && python launch.py --config=configs/demo.py --workdir=workdirs/demo
 
 The thesis's architecture at a quarter of its widths (config.model.width = 0.25), latent 8,
-batch 64; trains in minutes on 2 CPU cores and writes sample, reconstruction and
-interpolation grids to <workdir>/images/.
+batch 64, 500 steps (about 7 epochs of the 4,500 training digits); digits are recognisable in
+the samples and reconstructions from about step 250. Writes sample, reconstruction and
+interpolation grids to <workdir>/images/ every 100 steps.
 """
 
 from wae_jax.config_defaults import base_config
@@ -19,10 +20,10 @@ def get_config():
   config.data.source = 'mnist_demo'
   config.data.crop = 0
   config.train.batch_size = 64
-  config.train.num_steps = 1000
-  config.train.log_every = 50
-  config.train.image_every = 250
-  config.train.checkpoint_every = 250
+  config.train.num_steps = 500
+  config.train.log_every = 25
+  config.train.image_every = 100
+  config.train.checkpoint_every = 100
   config.eval.num_samples = 500
   config.eval.num_reconstructions = 500
   config.eval.num_interpolations = 10
