@@ -23,7 +23,7 @@ config_flags.DEFINE_config_file('config', None, 'Experiment config file (configs
                                 lock_config=True)
 flags.DEFINE_string('workdir', None, 'Directory for checkpoints, logs, images and metrics.')
 flags.DEFINE_enum('mode', 'train', list(run_modes.MODES), 'What to do: ' + '; '.join(
-    f'{name}: {fn.__doc__.splitlines()[0]}' for name, fn in run_modes.MODES.items()))
+    f'{name}: {fn.__doc__.splitlines()[0].rstrip(".")}' for name, fn in run_modes.MODES.items()))
 flags.DEFINE_list('compare', [], 'Workdirs to tabulate (--mode=compare).')
 flags.DEFINE_string('output', None, 'Output file (--mode=stats: .npz; --mode=compare: .md).')
 
