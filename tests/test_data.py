@@ -5,6 +5,10 @@ import io
 import json
 import logging
 import os
+import signal
+import subprocess
+import sys
+import time
 import zipfile
 
 import ml_collections
@@ -482,3 +486,41 @@ def test_tfds_celeb_a_through_data_source():
     described = data.protocol(data_config, 'test', 64)
   assert described['dataset'] == 'tfds:celeb_a' and described['source_size'] == [178, 218]
   assert not described['jpeg_draft']
+
+
+def test_decoding_workers_exit_when_the_trainer_is_killed(tmp_path):
+  """A SIGKILLed training process must not leave its decoding processes behind."""
+  root = tmp_path / 'imgs'
+  root.mkdir()
+  for i in range(8):
+    Image.fromarray(np.full((12, 12, 3), i * 20, np.uint8)).save(root / f'{i}.png')
+  script = tmp_path / 'trainer.py'
+  script.write_text(
+      'import multiprocessing, time\n'
+      'from wae_jax.config_defaults import base_config\n'
+      'from wae_jax import data\n'
+      'if __name__ == "__main__":\n'
+      '  config = base_config()\n'
+      f'  config.data.source, config.data.path, config.data.crop = "folder", {str(root)!r}, 0\n'
+      '  batches = data.train_batches(config.data, 8, 2, 0)\n'
+      '  next(batches)\n'
+      '  print(*[p.pid for p in multiprocessing.active_children()], flush=True)\n'
+      '  time.sleep(600)\n')
+  process = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+  pids = [int(p) for p in process.stdout.readline().split()]
+  assert pids, 'the trainer started no worker processes'
+  process.send_signal(signal.SIGKILL)
+  process.wait()
+
+  def alive(pid):
+    try:
+      os.kill(pid, 0)
+    except ProcessLookupError:
+      return False
+    with open(f'/proc/{pid}/stat') as f:  # a zombie awaiting its reaper counts as gone
+      return f.read().split(') ')[1][0] != 'Z'
+
+  deadline = time.time() + 10
+  while any(alive(pid) for pid in pids) and time.time() < deadline:
+    time.sleep(0.2)
+  assert not any(alive(pid) for pid in pids)

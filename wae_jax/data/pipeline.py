@@ -16,6 +16,9 @@ import dataclasses
 import functools
 import logging
 import multiprocessing
+import os
+import threading
+import time
 import weakref
 import zipfile
 import zlib
@@ -111,9 +114,17 @@ class Decoder:
 _worker_decoder: Decoder | None = None
 
 
-def _init_worker(source: Source, spec: Preprocess) -> None:
+def _exit_with_parent(parent: int) -> None:
+  """Ends this worker once its parent is gone (killed before it could shut the pool down)."""
+  while os.getppid() == parent:
+    time.sleep(1.0)
+  os._exit(0)
+
+
+def _init_worker(source: Source, spec: Preprocess, parent: int) -> None:
   global _worker_decoder
   _worker_decoder = Decoder(source, spec)
+  threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
 
 
 def _decode_in_worker(start: int, stop: int, order: EpochOrder | None) -> Decoded:
@@ -142,7 +153,7 @@ class _Workers:
     if workers > 0:
       self._executor = concurrent.futures.ProcessPoolExecutor(
           workers, mp_context=multiprocessing.get_context('spawn'),
-          initializer=_init_worker, initargs=(source, spec))
+          initializer=_init_worker, initargs=(source, spec, os.getpid()))
       self._finalizer = weakref.finalize(self, self._executor.shutdown, cancel_futures=True)
     else:
       self._decoder = Decoder(source, spec)
