@@ -1,4 +1,4 @@
-"""TransposedConv (matrix product + overlap-add) against Flax's own nn.ConvTranspose."""
+"""The matrix-product forms of TransposedConv and of 1x1 convolutions against Flax and lax."""
 
 import flax.linen as nn
 import jax
@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from wae_jax.models.blocks import TransposedConv
+from wae_jax.models.blocks import TransposedConv, pointwise_conv
 
 CASES = [(3, 1), (3, 2), (5, 2), (4, 2), (5, 3), (1, 2)]
 
@@ -45,3 +45,19 @@ def test_transposed_conv_bfloat16_computes_in_bfloat16_close_to_float32():
   expected = reference.apply(variables, x)
   scale = float(jnp.max(jnp.abs(expected)))
   np.testing.assert_allclose(np.asarray(got, np.float32), expected, atol=0.03 * scale)
+
+
+@pytest.mark.parametrize('strides', [1, 2])
+def test_pointwise_conv_values_and_gradients_equal_lax_convolution(strides):
+  x = jax.random.normal(jax.random.key(0), (2, 5, 7, 4))  # odd sizes: the strided slice's edge
+  reference = nn.Conv(6, (1, 1), strides=strides, padding='VALID')
+  ours = nn.Conv(6, (1, 1), strides=strides, padding='VALID', conv_general_dilated=pointwise_conv)
+  variables = reference.init(jax.random.key(1), x)
+  variables = jax.tree.map(lambda a: jax.random.normal(jax.random.key(2), a.shape), variables)
+  expected = reference.apply(variables, x)
+  np.testing.assert_allclose(ours.apply(variables, x), expected, atol=1e-5, rtol=1e-5)
+  weights = jax.random.normal(jax.random.key(3), expected.shape)
+  got, want = (jax.grad(lambda v, x, m=m: jnp.sum(weights * m.apply(v, x)), argnums=(0, 1))(variables, x)
+               for m in (ours, reference))
+  for g, e in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+    np.testing.assert_allclose(g, e, atol=1e-4, rtol=1e-5)

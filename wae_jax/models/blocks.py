@@ -41,6 +41,21 @@ def batch_norm(train: bool, axis_name: str | None, dtype: Dtype, name: str | Non
       dtype=dtype, param_dtype=jnp.float32, name=name)
 
 
+def pointwise_conv(lhs: jax.Array, rhs: jax.Array, window_strides: Sequence[int], padding: Any,
+                   *, precision: Any = None, **trivial: Any) -> jax.Array:
+  """`lax.conv_general_dilated` of NHWC input with a 1x1 HWIO kernel, no padding, as `nn.Conv`
+  calls it: a strided slice and a matrix product over channels.
+
+  Same values and parameters; XLA's CPU backward of a 1x1 convolution transposes the
+  activations for the weight gradient, while both gradients of a matrix product are plain
+  GEMMs (up to 2x faster in the ResNet encoder's first stage). `trivial` holds `nn.Conv`'s
+  dimension numbers and unit dilations, which this form assumes.
+  """
+  del padding, trivial  # a 1x1 'VALID' window reads exactly the strided pixels
+  step_y, step_x = window_strides
+  return jnp.einsum('nhwi,io->nhwo', lhs[:, ::step_y, ::step_x], rhs[0, 0], precision=precision)
+
+
 class ConvUnit(nn.Module):
   """Conv (or transposed conv) + BatchNorm + activation, in either order.
 
@@ -62,8 +77,10 @@ class ConvUnit(nn.Module):
     if self.transpose:
       x = TransposedConv(self.features, self.kernel_size, self.strides, dtype=self.dtype)(x)
     else:
+      pointwise = self.kernel_size == 1 and self.padding == 'VALID'
       x = nn.Conv(self.features, (self.kernel_size,) * 2, strides=self.strides,
-                  padding=self.padding, dtype=self.dtype)(x)
+                  padding=self.padding, dtype=self.dtype,
+                  conv_general_dilated=pointwise_conv if pointwise else None)(x)
     norm = batch_norm(train, self.axis_name, self.dtype)
     act = ACTIVATIONS[self.activation]
     return act(norm(x)) if self.norm_first else norm(act(x))
