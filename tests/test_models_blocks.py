@@ -1,4 +1,4 @@
-"""The matrix-product forms of TransposedConv and of 1x1 convolutions against Flax and lax."""
+"""The matrix-product forms of TransposedConv and of convolutions against Flax and lax."""
 
 import flax.linen as nn
 import jax
@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from wae_jax.models.blocks import TransposedConv, pointwise_conv
+from wae_jax.models.blocks import TransposedConv, matmul_conv
 
 CASES = [(3, 1), (3, 2), (5, 2), (4, 2), (5, 3), (1, 2)]
 
@@ -47,11 +47,14 @@ def test_transposed_conv_bfloat16_computes_in_bfloat16_close_to_float32():
   np.testing.assert_allclose(np.asarray(got, np.float32), expected, atol=0.03 * scale)
 
 
-@pytest.mark.parametrize('strides', [1, 2])
-def test_pointwise_conv_values_and_gradients_equal_lax_convolution(strides):
-  x = jax.random.normal(jax.random.key(0), (2, 5, 7, 4))  # odd sizes: the strided slice's edge
-  reference = nn.Conv(6, (1, 1), strides=strides, padding='VALID')
-  ours = nn.Conv(6, (1, 1), strides=strides, padding='VALID', conv_general_dilated=pointwise_conv)
+@pytest.mark.parametrize('kernel,strides,padding', [
+    (1, 1, 'VALID'), (1, 2, 'VALID'), (3, 2, 'SAME'), (5, 2, 'SAME'), (4, 2, 'SAME'),
+    (3, 1, 'SAME'), (3, 3, 'VALID')])
+def test_matmul_conv_values_and_gradients_equal_lax_convolution(kernel, strides, padding):
+  x = jax.random.normal(jax.random.key(0), (2, 5, 7, 4))  # odd sizes: uneven 'SAME' padding
+  reference = nn.Conv(6, (kernel, kernel), strides=strides, padding=padding)
+  ours = nn.Conv(6, (kernel, kernel), strides=strides, padding=padding,
+                 conv_general_dilated=matmul_conv)
   variables = reference.init(jax.random.key(1), x)
   variables = jax.tree.map(lambda a: jax.random.normal(jax.random.key(2), a.shape), variables)
   expected = reference.apply(variables, x)

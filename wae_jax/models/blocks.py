@@ -41,19 +41,31 @@ def batch_norm(train: bool, axis_name: str | None, dtype: Dtype, name: str | Non
       dtype=dtype, param_dtype=jnp.float32, name=name)
 
 
-def pointwise_conv(lhs: jax.Array, rhs: jax.Array, window_strides: Sequence[int], padding: Any,
-                   *, precision: Any = None, **trivial: Any) -> jax.Array:
-  """`lax.conv_general_dilated` of NHWC input with a 1x1 HWIO kernel, no padding, as `nn.Conv`
-  calls it: a strided slice and a matrix product over channels.
+def matmul_conv(lhs: jax.Array, rhs: jax.Array, window_strides: Sequence[int], padding: Any,
+                *, precision: Any = None, **trivial: Any) -> jax.Array:
+  """`lax.conv_general_dilated` of NHWC input with an HWIO kernel, as `nn.Conv` calls it,
+  computed as im2col (`extract_patches`) and one matrix product.
 
-  Same values and parameters; XLA's CPU backward of a 1x1 convolution transposes the
-  activations for the weight gradient, while both gradients of a matrix product are plain
-  GEMMs (up to 2x faster in the ResNet encoder's first stage). `trivial` holds `nn.Conv`'s
-  dimension numbers and unit dilations, which this form assumes.
+  Same values and parameters. XLA's CPU backward of a strided convolution computes the input
+  gradient as a dilated-input convolution (as slow as its transposed convolution) and the
+  weight gradient after transposing the activations; here both gradients are plain GEMMs plus
+  col2im (`add_patches`). `trivial` holds `nn.Conv`'s dimension numbers and unit dilations,
+  which this form assumes.
   """
-  del padding, trivial  # a 1x1 'VALID' window reads exactly the strided pixels
-  step_y, step_x = window_strides
-  return jnp.einsum('nhwi,io->nhwo', lhs[:, ::step_y, ::step_x], rhs[0, 0], precision=precision)
+  del trivial
+  k_y, k_x = rhs.shape[:2]
+  if k_y != k_x or window_strides[0] != window_strides[1]:
+    raise ValueError('matmul_conv needs a square kernel and equal strides')
+  if isinstance(padding, str):
+    padding = jax.lax.padtype_to_pads(lhs.shape[1:3], rhs.shape[:2], window_strides, padding)
+  (top, bottom), (left, right) = padding
+  if top != left:
+    raise ValueError('matmul_conv needs the same padding before rows and columns')
+  s = window_strides[0]
+  out_h = (lhs.shape[1] + top + bottom - k_y) // s + 1
+  out_w = (lhs.shape[2] + left + right - k_x) // s + 1
+  patches = extract_patches(lhs, k_y, s, top, out_h, out_w)
+  return jnp.einsum('nhwyxi,yxio->nhwo', patches, rhs, precision=precision)
 
 
 class ConvUnit(nn.Module):
@@ -77,10 +89,11 @@ class ConvUnit(nn.Module):
     if self.transpose:
       x = TransposedConv(self.features, self.kernel_size, self.strides, dtype=self.dtype)(x)
     else:
-      pointwise = self.kernel_size == 1 and self.padding == 'VALID'
+      # 1x1 and strided convolutions as GEMMs (see matmul_conv); stride-1 k x k stay lax's.
+      as_matmul = self.kernel_size == 1 or self.strides > 1
       x = nn.Conv(self.features, (self.kernel_size,) * 2, strides=self.strides,
                   padding=self.padding, dtype=self.dtype,
-                  conv_general_dilated=pointwise_conv if pointwise else None)(x)
+                  conv_general_dilated=matmul_conv if as_matmul else None)(x)
     norm = batch_norm(train, self.axis_name, self.dtype)
     act = ACTIVATIONS[self.activation]
     return act(norm(x)) if self.norm_first else norm(act(x))
@@ -118,81 +131,106 @@ def _padding_low(kernel_size: int, strides: int) -> int:
   return int(np.ceil((kernel_size + strides - 2) / 2))
 
 
-def _phase_terms(kernel_size: int, strides: int) -> list[list[tuple[int, int]]]:
-  """For each output phase r, the taps t that reach it and the input offset d they read.
+def _phase_terms(kernel_size: int, strides: int, pad: int) -> list[list[tuple[int, int]]]:
+  """For each output phase r, the taps t that reach it and the patch offset d they come from.
 
-  `lax.conv_transpose` sends input pixel i through tap t to output pixel
-  o = s*i + pad_lo - t; writing o = s*j + r, output j of phase r sums, over the taps t with
-  (r + t - pad_lo) divisible by s, input pixel j + d with d = (r + t - pad_lo) / s.
+  Patch i, tap t lands on pixel o = s*i + t - pad; writing o = s*j + r, output j of phase r
+  sums, over the taps t with (r + pad - t) divisible by s, patch j + d, d = (r + pad - t) / s.
   """
-  pad_lo = _padding_low(kernel_size, strides)
-  return [[(t, (r + t - pad_lo) // strides) for t in range(kernel_size)
-           if (r + t - pad_lo) % strides == 0] for r in range(strides)]
+  return [[(t, (r + pad - t) // strides) for t in range(kernel_size)
+           if (r + pad - t) % strides == 0] for r in range(strides)]
 
 
-def _extract_patches(y: jax.Array, kernel_size: int, strides: int, height: int, width: int
-                     ) -> jax.Array:
-  """The transpose of `overlap_add`: patches[n, i, j, ty, tx] = y[n, s*i + pad_lo - ty, ...].
-
-  Pixels outside `y` read as zero. Returns [n, height, width, k, k, channels].
-  """
+def _extract(x: jax.Array, kernel_size: int, strides: int, pad: int, out_h: int, out_w: int
+             ) -> jax.Array:
   k, s = kernel_size, strides
-  pad_lo = _padding_low(k, s)
-  before = max(0, k - 1 - pad_lo)
-  after_y = max(0, s * (height - 1) + pad_lo - (y.shape[1] - 1))
-  after_x = max(0, s * (width - 1) + pad_lo - (y.shape[2] - 1))
-  y = jnp.pad(y, ((0, 0), (before, after_y), (before, after_x), (0, 0)))
+  after_y = s * (out_h - 1) + k - 1 - pad - (x.shape[1] - 1)
+  after_x = s * (out_w - 1) + k - 1 - pad - (x.shape[2] - 1)
+  x = jax.lax.pad(x, jnp.zeros((), x.dtype),
+                  ((0, 0, 0), (pad, after_y, 0), (pad, after_x, 0), (0, 0, 0)))
 
   def tap(ty: int, tx: int) -> jax.Array:
-    top, left = pad_lo - ty + before, pad_lo - tx + before
-    return y[:, top:top + s * (height - 1) + 1:s, left:left + s * (width - 1) + 1:s]
+    return x[:, ty:ty + s * (out_h - 1) + 1:s, tx:tx + s * (out_w - 1) + 1:s]
 
   return jnp.stack([jnp.stack([tap(ty, tx) for tx in range(k)], axis=3) for ty in range(k)],
                    axis=3)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(1,))
-def overlap_add(patches: jax.Array, strides: int) -> jax.Array:
-  """col2im of a 'SAME' transposed conv: [n, h, w, k, k, c] patches -> [n, s*h, s*w, c].
-
-  Patch (i, j, ty, tx) adds to output pixel (s*i + pad_lo - ty, s*j + pad_lo - tx). Computed
-  per output phase as a sum of shifted slices, then depth-to-space. The gradient is
-  `_extract_patches` (reverse mode only): differentiating the slices instead would build a
-  full-size padded array per tap.
-  """
+def _add(patches: jax.Array, strides: int, pad: int, height: int, width: int) -> jax.Array:
   n, h, w, k, _, c = patches.shape
-  terms = _phase_terms(k, strides)
-  offsets = [d for phase in terms for _, d in phase]
-  low, high = min(offsets), max(offsets)
-  padded = jnp.pad(patches, ((0, 0), (-low, high), (-low, high), (0, 0), (0, 0), (0, 0)))
+  s = strides
+  rows, cols = -(-height // s), -(-width // s)  # outputs per phase
+  terms = _phase_terms(k, s, pad)
+  offsets = [d for phase in terms for _, d in phase] or [0]
+  low = max(0, -min(offsets))
+  padded = jax.lax.pad(patches, jnp.zeros((), patches.dtype),
+                       ((0, 0, 0), (low, rows - 1 + max(offsets) - (h - 1), 0),
+                        (low, cols - 1 + max(offsets) - (w - 1), 0), (0, 0, 0), (0, 0, 0),
+                        (0, 0, 0)))
 
   def phase(ry: int, rx: int) -> jax.Array:  # zero where no tap reaches (kernel < strides)
-    return sum((padded[:, dy - low:dy - low + h, dx - low:dx - low + w, ty, tx]
+    return sum((padded[:, dy + low:dy + low + rows, dx + low:dx + low + cols, ty, tx]
                 for ty, dy in terms[ry] for tx, dx in terms[rx]),
-               jnp.zeros((n, h, w, c), patches.dtype))
+               jnp.zeros((n, rows, cols, c), patches.dtype))
 
-  y = jnp.stack([jnp.stack([phase(ry, rx) for rx in range(strides)], axis=3)
-                 for ry in range(strides)], axis=3)  # [n, h, w, s_y, s_x, c]
-  return y.transpose(0, 1, 3, 2, 4, 5).reshape(n, h * strides, w * strides, c)
-
-
-def _overlap_add_forward(patches: jax.Array, strides: int) -> tuple[jax.Array, tuple]:
-  return overlap_add(patches, strides), patches.shape
+  y = jnp.stack([jnp.stack([phase(ry, rx) for rx in range(s)], axis=3) for ry in range(s)],
+                axis=3)  # [n, rows, cols, s_y, s_x, c]
+  y = y.transpose(0, 1, 3, 2, 4, 5).reshape(n, rows * s, cols * s, c)
+  return y[:, :height, :width]
 
 
-def _overlap_add_backward(strides: int, shape: tuple, grad: jax.Array) -> tuple[jax.Array]:
-  _, h, w, k, _, _ = shape
-  return (_extract_patches(grad, k, strides, h, w),)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3, 4, 5))
+def extract_patches(x: jax.Array, kernel_size: int, strides: int, pad: int, out_h: int,
+                    out_w: int) -> jax.Array:
+  """im2col: patches[n, i, j, ty, tx] = x[n, s*i + ty - pad, s*j + tx - pad], zero outside x.
+
+  Returns [n, out_h, out_w, k, k, channels]. Its gradient is `add_patches`, and the other
+  way round: differentiating the k*k strided slices instead would build one full-size padded
+  array per tap.
+  """
+  return _extract(x, kernel_size, strides, pad, out_h, out_w)
 
 
-overlap_add.defvjp(_overlap_add_forward, _overlap_add_backward)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3, 4))
+def add_patches(patches: jax.Array, strides: int, pad: int, height: int, width: int
+                ) -> jax.Array:
+  """col2im, the transpose of `extract_patches`: [n, h, w, k, k, c] -> [n, height, width, c].
+
+  Patch (i, j), tap (ty, tx) adds to pixel (s*i + ty - pad, s*j + tx - pad) where that lies
+  inside the output. Computed per output phase as a sum of shifted slices, then
+  depth-to-space.
+  """
+  return _add(patches, strides, pad, height, width)
+
+
+def _extract_forward(x, kernel_size, strides, pad, out_h, out_w):
+  return _extract(x, kernel_size, strides, pad, out_h, out_w), x.shape[1:3]
+
+
+def _extract_backward(kernel_size, strides, pad, out_h, out_w, size, grad):
+  del kernel_size, out_h, out_w
+  return (_add(grad, strides, pad, *size),)
+
+
+def _add_forward(patches, strides, pad, height, width):
+  return _add(patches, strides, pad, height, width), patches.shape[1:4]
+
+
+def _add_backward(strides, pad, height, width, shape, grad):
+  del height, width
+  out_h, out_w, kernel_size = shape
+  return (_extract(grad, kernel_size, strides, pad, out_h, out_w),)
+
+
+extract_patches.defvjp(_extract_forward, _extract_backward)
+add_patches.defvjp(_add_forward, _add_backward)
 
 
 class TransposedConv(nn.Module):
   """`nn.ConvTranspose(padding='SAME')`, same parameters and outputs, computed as a GEMM.
 
   Every input pixel times the (k, k, in, out) kernel gives a k x k patch of outputs (one
-  matrix product with exactly the transposed conv's multiply-adds); `overlap_add` sums the
+  matrix product with exactly the transposed conv's multiply-adds); `add_patches` sums the
   patches into the s-times larger image. Forward and backward are matrix products plus cheap
   slicing, which XLA runs several times faster on CPU than its dilated-input convolution or
   a sub-pixel convolution. Tested equal to `nn.ConvTranspose`, values and gradients, in
@@ -209,8 +247,13 @@ class TransposedConv(nn.Module):
     kernel = self.param('kernel', nn.initializers.lecun_normal(), (k, k, x.shape[-1], self.features),
                         jnp.float32)
     bias = self.param('bias', nn.initializers.zeros_init(), (self.features,), jnp.float32)
+    # Input pixel i, tap t lands on output s*i + pad_lo - t: taps reversed, in
+    # add_patches' convention that is pad k - 1 - pad_lo.
     patches = jnp.einsum('nhwi,yxio->nhwyxo', x.astype(self.dtype), kernel.astype(self.dtype))
-    return overlap_add(patches, self.strides) + bias.astype(self.dtype)
+    _, h, w, _ = x.shape
+    s = self.strides
+    return add_patches(patches[:, :, :, ::-1, ::-1], s, k - 1 - _padding_low(k, s), s * h,
+                       s * w) + bias.astype(self.dtype)
 
 
 class LatentHead(nn.Module):
