@@ -2,16 +2,13 @@
 
 import functools
 
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 import pytest
 
 from wae_jax import models
 from wae_jax.config_defaults import base_config
 from wae_jax.errors import ConfigError
-from wae_jax.models.blocks import TransposedConv
 from wae_jax.train_state import create_train_states, param_count
 
 
@@ -127,17 +124,6 @@ def test_shapes_at_every_size_and_output_range(name):
   train_apply = functools.partial(networks.autoencoder.apply, train=True, mutable=['batch_stats'])
   (_, y), _ = jax.jit(train_apply)(variables, x, noise)
   assert float(y.min()) >= 0.0 and float(y.max()) <= 1.0
-
-
-@pytest.mark.parametrize('kernel,strides', [(3, 1), (3, 2), (5, 2), (4, 2)])
-def test_sub_pixel_transposed_conv_equals_conv_transpose(kernel, strides):
-  x = jax.random.normal(jax.random.key(0), (2, 5, 6, 4))
-  reference = nn.ConvTranspose(7, (kernel, kernel), strides=(strides, strides), padding='SAME')
-  variables = reference.init(jax.random.key(1), x)
-  variables = jax.tree.map(lambda a: jax.random.normal(jax.random.key(2), a.shape), variables)
-  expected = reference.apply(variables, x)
-  got = TransposedConv(7, kernel, strides).apply(variables, x)
-  np.testing.assert_allclose(got, expected, atol=1e-5, rtol=1e-5)
 
 
 def test_bad_names_and_sizes_are_config_errors():

@@ -1,7 +1,6 @@
 """The training loop end to end on tiny data: outputs, exact resume, crashes, NaN, errors."""
 
 import functools
-import json
 import os
 import signal
 import subprocess

@@ -7,7 +7,6 @@ directories are removed when the next run opens the workdir.
 
 import json
 import os
-from typing import Any
 
 import jax
 import ml_collections

@@ -14,7 +14,6 @@ import jax
 import jax.numpy as jnp
 
 from wae_jax.errors import ConfigError
-from wae_jax.models.blocks import Dtype
 from wae_jax.models.decoders import ConvDecoder, num_upsamplings
 from wae_jax.models.discriminator import LatentDiscriminator
 from wae_jax.models.encoders import ConvEncoder, ResNetEncoder
