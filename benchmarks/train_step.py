@@ -31,7 +31,6 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 
 from wae_jax import models
 from wae_jax.step import batch_sharding, make_mesh, make_train_step, replicated, step_networks
