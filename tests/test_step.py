@@ -61,14 +61,14 @@ def test_two_devices_give_the_one_device_update(model, objective):
     tolerance = 2e-3 if name in after_adam else 1e-5
     assert metrics_2[name] == pytest.approx(metrics_1[name], rel=tolerance, abs=1e-6), name
   # Gradients (through Adam's first moment) and BatchNorm statistics: float tolerance.
-  assert_trees_close(first_moment(ae_1), first_moment(ae_2), rtol=1e-4)
-  assert_trees_close(ae_1.batch_stats, ae_2.batch_stats, rtol=1e-5)
+  assert_trees_close(first_moment(ae_1), first_moment(ae_2), rtol=1e-3)
+  assert_trees_close(ae_1.batch_stats, ae_2.batch_stats, rtol=1e-4)
   # Parameters: Adam's first step is lr * g / (|g| + eps), so entries whose gradient is at
   # float-noise level may move by up to 2 lr; everything else agrees to float tolerance.
   lr = config.optim.learning_rate
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=2 * lr), ae_1.params, ae_2.params)
   if disc_1 is not None:
-    assert_trees_close(first_moment(disc_1), first_moment(disc_2), rtol=1e-4)
+    assert_trees_close(first_moment(disc_1), first_moment(disc_2), rtol=1e-3)
   else:
     assert disc_2 is None
   initial, _ = create_train_states(config, step_lib.step_networks(config), jax.random.key(0))
