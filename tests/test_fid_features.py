@@ -15,10 +15,10 @@ import pytest
 from wae_jax.fid import FIDError
 from wae_jax.fid import FeatureExtractor
 from wae_jax.fid import RunningStatistics
+from wae_jax.fid import features
 from wae_jax.fid import frechet_distance
 from wae_jax.fid import inception_features
 from wae_jax.fid import weights
-from wae_jax.fid import features
 from wae_jax.fid.features import resize_matrix
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
