@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from wae_jax import data, evaluation, figures, fid, metrics
+from wae_jax.evaluation import scores
 from wae_jax.config_defaults import base_config
 
 SIZE = 8
@@ -78,13 +79,13 @@ class LinearModel:
 
 @pytest.fixture(scope='module')
 def image_folder(tmp_path_factory):
-  """TEST_IMAGES smooth random 8x8 PNGs in the test split, 2 more in train."""
+  """TEST_IMAGES smooth random 8x8 PNGs in the test split, as many others in train."""
   root = tmp_path_factory.mktemp('split')
   folder = root / 'images'
   folder.mkdir()
   rng = np.random.default_rng(0)
   lines = []
-  for i in range(TEST_IMAGES + 2):
+  for i in range(2 * TEST_IMAGES):
     base = rng.integers(0, 256, (4, 4, 3)).astype(np.uint8)
     Image.fromarray(base).resize((SIZE, SIZE), Image.BILINEAR).save(folder / f'{i:06d}.png')
     lines.append(f'{i:06d}.png {2 if i < TEST_IMAGES else 0}')
@@ -109,16 +110,16 @@ def config(image_folder):
   return config
 
 
-def real_test_images(config):
-  """The test split as uint8, read through the data pipeline (what the evaluator sees)."""
-  batches = data.eval_batches(config.data, 'test', SIZE, 100)
+def real_test_images(config, split='test'):
+  """A split as uint8, read through the data pipeline (what the evaluator sees)."""
+  batches = data.eval_batches(config.data, split, SIZE, 100)
   return figures.to_uint8(np.concatenate(list(batches)))
 
 
 def reference_of(images):
-  """(mean, covariance) of the fake features, by numpy directly."""
+  """The reference of the fake features: mean and covariance by numpy directly, and the features."""
   features = FakeExtractor()(images).astype(np.float64)
-  return features.mean(axis=0), np.cov(features, rowvar=False)
+  return scores.Reference(features.mean(axis=0), np.cov(features, rowvar=False), features)
 
 
 def test_run_scores_every_part_and_writes_metrics_and_figures(config, tmp_path):
@@ -127,13 +128,18 @@ def test_run_scores_every_part_and_writes_metrics_and_figures(config, tmp_path):
   model = LinearModel(config)
   results = dict(evaluator.run(model, str(tmp_path)))
 
-  # Real images are the reference set itself; exact reconstructions equal them.
-  assert results['real/fid'] == pytest.approx(0.0, abs=1e-8)
+  # Exact reconstructions equal the reference set; the real row is other (train) images.
   assert results['reconstructions/fid'] == pytest.approx(0.0, abs=1e-8)
-  assert results['samples/fid'] > 0.1  # clipped prior noise is nothing like the images
-  for name, score in metrics.SCORES.items():
-    assert results[f'real/{name}'] == pytest.approx(float(score(reals)), rel=1e-5)
-    assert results[f'reconstructions/{name}'] == pytest.approx(results[f'real/{name}'], rel=1e-6)
+  assert results['reconstructions/precision'] == results['reconstructions/recall'] == 1.0
+  assert 0.0 < results['real/fid'] < results['samples/fid']  # prior noise is nothing like images
+  train = real_test_images(config, 'train')
+  for name, score in scores.PIXEL_SCORES.items():
+    assert results[f'real/{name}'] == pytest.approx(float(score(train)), rel=1e-5)
+    assert results[f'reconstructions/{name}'] == pytest.approx(float(score(reals)), rel=1e-5)
+  expected_real = scores.result(scores.ImageSet(FakeExtractor()(train).astype(np.float64), {
+      name: float(score(train)) for name, score in scores.PIXEL_SCORES.items()}), reference_of(reals))
+  for name in ('fid', 'kid', 'kid_std', 'precision', 'recall'):
+    assert results[f'real/{name}'] == pytest.approx(expected_real[name], rel=1e-5, abs=1e-9)
   assert (results['samples/count'], results['reconstructions/count'], results['real/count']) == (
       24, TEST_IMAGES, TEST_IMAGES)
 
@@ -147,7 +153,9 @@ def test_run_scores_every_part_and_writes_metrics_and_figures(config, tmp_path):
   record = json.loads((tmp_path / 'eval' / 'metrics.json').read_text())
   assert record['step'] == 7 and record['model'] == 'wae_resnet' and record['objective'] == 'wae_gan'
   assert record['protocol']['data'] == data.protocol(config.data, 'test', SIZE)
-  assert record['parts']['interpolations']['settings'] == {'pairs': 5, 'steps': 4}
+  assert record['parts']['interpolations']['settings'] == {'pairs': 5, 'steps': 4, 'save_images': False}
+  assert record['parts']['real']['settings'] == {'num_images': TEST_IMAGES, 'split': 'train',
+                                                 'save_images': False}
   assert record['parts']['samples']['fid'] == results['samples/fid']
 
   samples = np.asarray(Image.open(tmp_path / 'eval' / 'samples.png'))
@@ -196,12 +204,14 @@ def test_reference_stats_are_made_streaming_and_then_used(config):
     assert path == os.path.join(config.data.path, 'fid_stats_test_8.npz')
     assert extractor.largest_batch <= config.eval.batch_size
     mean, covariance, count, protocol = fid.load_statistics(path)
-    expected_mean, expected_covariance = reference_of(real_test_images(config))
+    expected = reference_of(real_test_images(config))
+    expected_mean, expected_covariance = expected.mean, expected.covariance
     assert count == TEST_IMAGES and protocol == data.protocol(config.data, 'test', SIZE)
     np.testing.assert_allclose(mean, expected_mean, rtol=1e-6)
     np.testing.assert_allclose(covariance, expected_covariance, rtol=1e-6, atol=1e-12)
     evaluator = evaluation.Evaluator(config, FakeExtractor())
-    np.testing.assert_allclose(evaluator.reference[0], expected_mean, rtol=1e-6)
+    np.testing.assert_allclose(evaluator.reference.mean, expected_mean, rtol=1e-6)
+    np.testing.assert_allclose(evaluator.reference.features, FakeExtractor()(real_test_images(config)))
   finally:
     os.remove(path)
 
@@ -272,7 +282,7 @@ def most_arrays_alive(config, monkeypatch, n):
   reference = reference_of(figures.to_uint8(np.random.default_rng(2).random((50, SIZE, SIZE, 3))))
   results = dict(evaluation.Evaluator(config, extractor, reference).run(model))
 
-  assert sum(batches_made) == 2 * n  # the split once for reconstructions + real, once for pairs
+  assert sum(batches_made) == 3 * n  # once each for reconstructions, real images and pairs
   assert results['interpolations/count'] == n  # n / 2 pairs, 2 images between the ends
   assert extractor.largest_batch <= config.eval.batch_size
   assert model.largest_batch <= config.eval.batch_size
@@ -307,15 +317,22 @@ def test_compare_writes_tables_4_3_to_4_5_with_the_protocol(config, tmp_path):
     assert len(rows) == 4  # header, two runs, real images
     assert rows[1].startswith('| wae_resnet (wae_gan) | ') and 'wae_run @ step 7' in rows[1]
     assert rows[2].startswith('| vae (vae) | ') and 'vae_run @ step 30,000' in rows[2]
-    assert rows[3].startswith('| real test images | ')
+    assert rows[3].startswith('| real data | ')
+    header = [cell.strip() for cell in rows[0].split('|')[1:-1]]
+    assert header == ['Model', 'FID ↓', 'KID x 10^3 ↓', 'Precision ↑', 'Recall ↑', 'Sharpness ↑',
+                      'Laplacian sharpness ↑', 'N images', 'Run']
     cells = [cell.strip() for cell in rows[1].split('|')[1:-1]]
     assert float(cells[1]) == pytest.approx(wae[f'{part}/fid'], abs=5e-4)
-    assert float(cells[2]) == pytest.approx(wae[f'{part}/sharpness'], abs=5e-4)
-    assert int(cells[4].replace(',', '')) == wae[f'{part}/count']
+    kid, kid_std = cells[2].split(' ± ')
+    assert float(kid) == pytest.approx(1e3 * wae[f'{part}/kid'], abs=5e-4)
+    assert float(kid_std) == pytest.approx(1e3 * wae[f'{part}/kid_std'], abs=5e-4)
+    assert float(cells[5]) == pytest.approx(wae[f'{part}/sharpness'], abs=5e-4)
+    assert int(cells[7].replace(',', '')) == wae[f'{part}/count']
     vae_cells = [cell.strip() for cell in rows[2].split('|')[1:-1]]
-    assert float(vae_cells[2]) == pytest.approx(vae[f'{part}/sharpness'], abs=5e-4)
-    assert 'Protocol: folder:images test split (14 images), 8x8' in section
-    assert 'FID: Inception-v3' in section and 'Sharpness: mean over pixels' in section
+    assert float(vae_cells[5]) == pytest.approx(vae[f'{part}/sharpness'], abs=5e-4)
+    assert 'Protocol: reference = folder:images test split (14 images), 8x8' in section
+    assert 'Real data: the first 14 images of the train split' in section
+    assert 'Inception-v3' in section and 'Sharpness: mean over pixels' in section
     assert 'Not comparable' not in section
 
 
@@ -338,13 +355,13 @@ def test_evaluate_loads_the_checkpoint_and_returns_metrics_json(config, tmp_path
   from wae_jax import api
   model = LinearModel(config)
   monkeypatch.setattr(api, 'load', lambda workdir: model)
-  monkeypatch.setattr(evaluation, 'make_feature_extractor', lambda config: FakeExtractor())
+  monkeypatch.setattr(evaluation.reference, 'make_feature_extractor', lambda config: FakeExtractor())
   config.eval.reference_stats = evaluation.compute_reference_stats(config, str(tmp_path / 's.npz'),
                                                                    FakeExtractor())
   record = evaluation.evaluate(config, str(tmp_path / 'run'))
   assert record == json.loads((tmp_path / 'run' / 'eval' / 'metrics.json').read_text())
   assert set(record['parts']) == set(evaluation.PARTS)
-  assert record['parts']['real']['fid'] == pytest.approx(0.0, abs=1e-8)
+  assert record['parts']['real']['count'] == TEST_IMAGES
 
 
 def test_default_reference_stats_path_sits_beside_the_data(config, tmp_path, monkeypatch):
@@ -354,9 +371,10 @@ def test_default_reference_stats_path_sits_beside_the_data(config, tmp_path, mon
   config.data.path = ''
   monkeypatch.setenv('CELEBA_DIR', str(tmp_path / 'celeba'))
   assert evaluation.default_reference_stats_path(config) == str(tmp_path / 'celeba' / 'fid_stats_test_8.npz')
-  config.data.source = 'mnist_demo'
-  assert evaluation.default_reference_stats_path(config) == os.path.join('data', 'mnist_demo',
-                                                                          'fid_stats_test_8.npz')
+  config.data.source = 'mnist_demo'  # data inside a package: the cache, not the repository
+  monkeypatch.setenv('WAE_JAX_CACHE', str(tmp_path / 'cache'))
+  assert evaluation.default_reference_stats_path(config) == str(
+      tmp_path / 'cache' / 'fid_stats' / 'mnist_demo' / 'fid_stats_test_8.npz')
   config.eval.reference_stats = 'mine.npz'
   assert evaluation.reference_stats_path(config) == 'mine.npz'
 

@@ -68,19 +68,3 @@ def test_blurring_lowers_the_score(score):
   images = random_images(height=24, width=24)
   blurred = np.round(ndimage.gaussian_filter(images.astype(np.float64), sigma=(0, 1.5, 1.5, 0)))
   assert float(score(blurred.astype(np.uint8))) < 0.5 * float(score(images))
-
-
-def test_accumulator_over_uneven_batches_equals_the_score_of_all_images():
-  images = random_images(n=11)
-  accumulator = metrics.SharpnessAccumulator()
-  for start, stop in [(0, 4), (4, 5), (5, 5), (5, 11)]:
-    accumulator.update(images[start:stop])
-  result = accumulator.result()
-  assert accumulator.count == 11
-  np.testing.assert_allclose(result['sharpness'], reference_sharpness(images), rtol=1e-5)
-  np.testing.assert_allclose(result['laplacian_sharpness'], reference_laplacian(images), rtol=1e-5)
-
-
-def test_accumulator_without_images_refuses_a_result():
-  with pytest.raises(ValueError, match='empty'):
-    metrics.SharpnessAccumulator().result()

@@ -64,7 +64,11 @@ def base_config() -> ml_collections.ConfigDict:
   config.eval.num_reconstructions = -1  # test images to reconstruct; -1 = the whole split
   config.eval.num_interpolations = 1000  # pairs of test images
   config.eval.interpolation_steps = 10  # images per interpolation row, the two ends included
-  config.eval.split = 'test'
+  config.eval.split = 'test'  # the reference set; several splits join with '+' ('val+test')
+  # Real images scored like a model's (the floor of every table): the first N of this split,
+  # N = the number of reconstructed images. Must not overlap the reference split.
+  config.eval.real_split = 'train'
+  config.eval.save_images = False  # True: --mode=eval also saves the scored images as uint8 .npy
   config.eval.reference_stats = ''  # .npz from `--mode=stats`; empty: <data dir>/fid_stats_<split>_<size>.npz
   config.eval.num_during_training = 1000  # samples for the FID computed every train.fid_every steps
   # TorchScript archive of the TF 2015-12-05 Inception (e.g. NVIDIA's inception-2015-12-05.pt);

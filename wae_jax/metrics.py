@@ -15,7 +15,6 @@ are ([0, 255]); float images are taken to be in [0, 1].
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601
 
@@ -50,28 +49,3 @@ def laplacian_sharpness(images: jax.Array) -> jax.Array:
   response = (gray[:, :-2, 1:-1] + gray[:, 2:, 1:-1] + gray[:, 1:-1, :-2] + gray[:, 1:-1, 2:]
               - 4.0 * gray[:, 1:-1, 1:-1])
   return jnp.mean(jnp.var(response, axis=(1, 2)))
-
-
-SCORES = {'sharpness': sharpness, 'laplacian_sharpness': laplacian_sharpness}
-
-
-class SharpnessAccumulator:
-  """Both scores of a stream of image batches: sums of per-batch means weighted by batch size,
-  so memory stays flat in the number of images and the result equals the score of all images."""
-
-  def __init__(self):
-    self.count = 0
-    self._sums = dict.fromkeys(SCORES, 0.0)
-
-  def update(self, images: np.ndarray) -> None:
-    if not len(images):
-      return
-    for name, score in SCORES.items():
-      self._sums[name] += float(score(images)) * len(images)
-    self.count += len(images)
-
-  def result(self) -> dict[str, float]:
-    """{'sharpness': ..., 'laplacian_sharpness': ...}, the means over every image seen."""
-    if not self.count:
-      raise ValueError('sharpness of an empty set of images')
-    return {name: total / self.count for name, total in self._sums.items()}

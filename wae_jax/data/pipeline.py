@@ -388,22 +388,24 @@ def num_images(data_config, split: str) -> int:
 def protocol(data_config, split: str, image_size: int) -> dict:
   """What determines the pixels of `split` at `image_size`, for FID-statistics metadata.
 
-  Equal dicts mean the same images, preprocessed the same way. JSON-serialisable.
+  Equal dicts mean the same images, preprocessed the same way. JSON-serialisable. A source
+  read from several paths gives the native size (and draft decoding) of each, in order.
   """
   source = open_source(data_config, split)
   spec = _preprocess_for(source, data_config, image_size)
-  first = _first_image(source)
-  width, height = first.size
+  firsts = [_first_image(part) for part in getattr(source, 'parts', [source])]
+  sizes = [list(first.size) for first in firsts]
+  drafts = [first.format == 'JPEG' and spec.draft_request(*first.size) is not None for first in firsts]
   return {
       'dataset': source.dataset,
       'split': split,
       'num_images': len(source),
-      'source_size': [width, height],
+      'source_size': sizes[0] if len(sizes) == 1 else sizes,
       'crop': spec.crop,  # 0: the largest centred square
       'crop_reference_width': REFERENCE_WIDTH,
       'resolution': image_size,
       'resize': RESAMPLE_NAME,
-      'jpeg_draft': first.format == 'JPEG' and spec.draft_request(width, height) is not None,
+      'jpeg_draft': drafts[0] if len(drafts) == 1 else drafts,
   }
 
 

@@ -12,6 +12,7 @@ import io
 import os
 from collections.abc import Callable
 
+import ml_collections
 import numpy as np
 from PIL import Image
 
@@ -70,6 +71,32 @@ class FileSource(Source):
 
   def open(self, index: int) -> Image.Image:
     return Image.open(io.BytesIO(self.files.read(index)))
+
+
+class ConcatSource(Source):
+  """Several sources read as one, in order (e.g. the full-size and half-size CelebA zips)."""
+
+  def __init__(self, parts: list[Source]):
+    self.parts = parts
+    self.dataset = '+'.join(dict.fromkeys(part.dataset for part in parts))
+    self.origin = ', '.join(part.origin for part in parts)
+    self.uses_crop = all(part.uses_crop for part in parts)
+    self._starts = np.cumsum([0] + [len(part) for part in parts])
+
+  def __len__(self) -> int:
+    return int(self._starts[-1])
+
+  def _part(self, index: int) -> tuple[Source, int]:
+    number = int(np.searchsorted(self._starts, index, side='right')) - 1
+    return self.parts[number], index - int(self._starts[number])
+
+  def location(self, index: int) -> str:
+    part, local = self._part(index)
+    return part.location(local)
+
+  def open(self, index: int) -> Image.Image:
+    part, local = self._part(index)
+    return part.open(local)
 
 
 class ArraySource(Source):
@@ -205,9 +232,28 @@ def _celeba_split_file(data_config, images: str, given: str) -> str:
                   'into that folder, or set config.data.split_file')
 
 
+def celeba_path(data_config) -> str:
+  """Where CelebA is read from: config.data.path, else $CELEBA_DIR, else ./data/celeba."""
+  return data_config.path or os.environ.get('CELEBA_DIR') or CELEBA_DEFAULT_DIR
+
+
+def data_folder(data_config) -> str | None:
+  """The folder holding the data (of the first path; the zip's folder for a zip), or None for
+  sources read from elsewhere (TFDS without a data dir, the demo digits inside a package)."""
+  if data_config.source == 'tfds':
+    folder = data_config.tfds_data_dir
+  elif data_config.source == 'celeba':
+    folder = celeba_path(data_config).split(',')[0].strip()
+  else:
+    folder = data_paths(data_config)[0]
+  if not folder:
+    return None
+  return os.path.dirname(os.path.abspath(folder)) if os.path.isfile(folder) else folder
+
+
 def open_celeba(data_config, split: str) -> Source:
   """Official CelebA: img_align_celeba.zip or the extracted folder, split by list_eval_partition.txt."""
-  path = data_config.path or os.environ.get('CELEBA_DIR') or CELEBA_DEFAULT_DIR
+  path = celeba_path(data_config)
   images = _celeba_images(path)
   files = ImageFiles(images)
   return FileSource('celeba', _split_by_file(files, _celeba_split_file(data_config, images, path), split))
@@ -274,16 +320,39 @@ SOURCES: dict[str, Callable[..., Source]] = {
 }
 
 
+def split_names(split: str) -> list[str]:
+  """'val+test' -> ['val', 'test']: a split may be a union of splits, read in the order given."""
+  names = split.split('+')
+  unknown = [name for name in names if name not in SPLITS]
+  if unknown or len(set(names)) != len(names):
+    raise DataError(f'unknown split {split!r}: use one of {", ".join(SPLITS)}, or several joined by '
+                    "'+' (e.g. 'val+test')")
+  return names
+
+
+def data_paths(data_config) -> list[str]:
+  """config.data.path split at commas: several zips or folders are read one after the other."""
+  return [path.strip() for path in data_config.path.split(',') if path.strip()] or ['']
+
+
+def _with_path(data_config, path: str):
+  config = ml_collections.ConfigDict(data_config.to_dict())
+  config.path = path
+  return config
+
+
 def open_source(data_config, split: str) -> Source:
-  """The images of `split` from the source config.data.source names; DataError if there are none."""
-  if split not in SPLITS:
-    raise DataError(f'unknown split {split!r}: use one of {", ".join(SPLITS)}')
+  """The images of `split` (or of several splits joined by '+') from the source config.data.source
+  names, from every path in config.data.path; DataError if there are none."""
   try:
     opener = SOURCES[data_config.source]
   except KeyError:
     raise DataError(f'unknown config.data.source {data_config.source!r}: use one of '
                     f'{", ".join(SOURCES)}') from None
-  source = opener(data_config, split)
-  if not len(source):
-    raise DataError(f'{source.origin}: split {split!r} has no images; check the path and the split file')
-  return source
+  parts = [opener(_with_path(data_config, path), name)
+           for name in split_names(split) for path in data_paths(data_config)]
+  parts = [part for part in parts if len(part)]
+  if not parts:
+    raise DataError(f'{data_config.path or data_config.source}: split {split!r} has no images; '
+                    'check the path and the split file')
+  return parts[0] if len(parts) == 1 else ConcatSource(parts)

@@ -33,7 +33,8 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
   product = sqrt_sigma1 @ sigma2 @ sqrt_sigma1
   trace_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh((product + product.T) / 2), 0, None)).sum()
   diff = mu1 - mu2
-  return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * trace_sqrt)
+  distance = float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * trace_sqrt)
+  return max(distance, 0.0)  # a squared distance: below 0 only by rounding (equal sets)
 
 
 class RunningStatistics:
@@ -70,15 +71,29 @@ class RunningStatistics:
 
 
 def save_statistics(path, mean: np.ndarray, covariance: np.ndarray, count: int,
-                    protocol: dict) -> None:
-  """Writes an .npz (mean, covariance, count, protocol as JSON) atomically."""
+                    protocol: dict, features: np.ndarray | None = None) -> None:
+  """Writes an .npz (mean, covariance, count, protocol as JSON and, for KID and precision /
+  recall, the features themselves as float32) atomically."""
   path = pathlib.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
+  extra = {} if features is None else {'features': np.asarray(features, np.float32)}
   with tempfile.NamedTemporaryFile(dir=path.parent, suffix='.tmp', delete=False) as f:
     np.savez(f, mean=np.asarray(mean, np.float64), covariance=np.asarray(covariance, np.float64),
              count=np.int64(count), protocol=np.array(json.dumps(protocol, sort_keys=True)),
-             format=np.array(STATS_FORMAT))
+             format=np.array(STATS_FORMAT), **extra)
   os.replace(f.name, path)
+
+
+def load_features(path) -> np.ndarray:
+  """The per-image features stored beside the statistics (files written with `features`)."""
+  try:
+    with np.load(path, allow_pickle=False) as data:
+      if 'features' not in data.files:
+        raise FIDError(f'{path}: the statistics file holds no per-image features (made by an older '
+                       'version); remake it with --mode=stats.')
+      return data['features']
+  except (OSError, ValueError, zipfile.BadZipFile) as error:
+    raise FIDError(f'{path}: unreadable FID statistics file ({error}).') from error
 
 
 def load_statistics(path, expected_protocol: dict | None = None

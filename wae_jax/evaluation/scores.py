@@ -1,0 +1,148 @@
+"""The one registry of scores: every number the evaluator reports and the tables show.
+
+A score is computed from a scored set of uint8 images (`ImageSet`: their Inception features and
+pixel scores) and the reference set (`Reference`: statistics and features of real images).
+Adding a score is one entry in SCORES: the evaluator, metrics.json, the tables and their
+protocol notes all read this list.
+"""
+
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+
+from wae_jax import fid, metrics
+from wae_jax.fid.kid import DEFAULT_SUBSET_SIZE, DEFAULT_SUBSETS
+from wae_jax.fid.precision_recall import DEFAULT_K
+
+FID_NETWORK = 'Inception-v3, TF graph 2015-12-05, pool3 (2048-d) features (wae_jax.fid)'
+
+
+@dataclasses.dataclass(frozen=True)
+class Reference:
+  """The real images a model is judged against: feature statistics, and per-image features for
+  KID and precision / recall."""
+  mean: np.ndarray
+  covariance: np.ndarray
+  features: np.ndarray
+
+  @classmethod
+  def of_features(cls, features: np.ndarray) -> 'Reference':
+    features = np.asarray(features, np.float64)
+    return cls(features.mean(axis=0), np.cov(features, rowvar=False), features)
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageSet:
+  """A scored set of images: Inception features [N, 2048] and the mean of each pixel score."""
+  features: np.ndarray
+  pixel_scores: dict[str, float]
+
+  @property
+  def count(self) -> int:
+    return len(self.features)
+
+
+@dataclasses.dataclass(frozen=True)
+class Measurement:
+  value: float
+  spread: float | None = None  # a standard deviation, where the score has one
+
+
+@dataclasses.dataclass(frozen=True)
+class Score:
+  """One score: how to compute it and how to report it.
+
+  `pixels` (for scores of single images): the mean score of a uint8 batch, averaged over all
+  images by the evaluator; `compute` turns an ImageSet and the Reference into the result.
+  """
+  name: str
+  heading: str
+  better: str  # 'lower' | 'higher'
+  definition: str
+  compute: Callable[[ImageSet, Reference], Measurement]
+  pixels: Callable[[np.ndarray], float] | None = None
+  digits: int = 3  # decimals in tables
+  scale: float = 1.0  # tables show value * scale (e.g. KID x 10^3)
+
+
+def _fid(images: ImageSet, reference: Reference) -> Measurement:
+  mean, covariance = images.features.mean(axis=0), np.cov(images.features, rowvar=False)
+  return Measurement(fid.frechet_distance(mean, covariance, reference.mean, reference.covariance))
+
+
+def _kid(images: ImageSet, reference: Reference) -> Measurement:
+  return Measurement(*fid.kernel_inception_distance(images.features, reference.features))
+
+
+def _precision(images: ImageSet, reference: Reference) -> Measurement:
+  return Measurement(fid.precision_recall(images.features, reference.features)[0])
+
+
+def _recall(images: ImageSet, reference: Reference) -> Measurement:
+  return Measurement(fid.precision_recall(images.features, reference.features)[1])
+
+
+def _pixel_mean(name: str) -> Callable[[ImageSet, Reference], Measurement]:
+  return lambda images, reference: Measurement(images.pixel_scores[name])
+
+
+SCORES: tuple[Score, ...] = (
+    Score('fid', 'FID', 'lower',
+          'Frechet distance of Inception features to the reference statistics (float64, stable '
+          'matrix square root; biased upwards at small N)', _fid),
+    Score('kid', 'KID x 10^3', 'lower',
+          f'unbiased MMD^2 of Inception features with kernel (x.y/d + 1)^3 (Binkowski et al. 2018), '
+          f'mean +- standard deviation over {DEFAULT_SUBSETS} subsets of '
+          f'min({DEFAULT_SUBSET_SIZE}, N) images', _kid, scale=1e3),
+    Score('precision', 'Precision', 'higher',
+          f'share of the images inside the k-NN balls of the reference features, k = '
+          f'{DEFAULT_K} (Kynkaanniemi et al. 2019)', _precision),
+    Score('recall', 'Recall', 'higher',
+          'share of the reference images inside the k-NN balls of the images\' features, same k',
+          _recall),
+    Score('sharpness', 'Sharpness', 'higher', metrics.SHARPNESS_DEFINITION,
+          _pixel_mean('sharpness'), pixels=metrics.sharpness),
+    Score('laplacian_sharpness', 'Laplacian sharpness', 'higher', metrics.LAPLACIAN_DEFINITION,
+          _pixel_mean('laplacian_sharpness'), pixels=metrics.laplacian_sharpness, digits=4),
+)
+PIXEL_SCORES = {score.name: score.pixels for score in SCORES if score.pixels is not None}
+
+
+def result(images: ImageSet, reference: Reference) -> dict[str, float]:
+  """{'count': N, name: value, name + '_std': spread (where there is one)} of every score."""
+  values: dict[str, float] = {'count': images.count}
+  for score in SCORES:
+    measurement = score.compute(images, reference)
+    values[score.name] = measurement.value
+    if measurement.spread is not None:
+      values[f'{score.name}_std'] = measurement.spread
+  return values
+
+
+class ImageScores:
+  """Collects a stream of uint8 image batches into an ImageSet: their features (kept, [N, 2048]
+  float32, for KID and precision / recall) and running means of the pixel scores."""
+
+  def __init__(self, feature_extractor: Callable[[np.ndarray], np.ndarray]):
+    self._feature_extractor = feature_extractor
+    self._features: list[np.ndarray] = []
+    self._sums = dict.fromkeys(PIXEL_SCORES, 0.0)
+    self._count = 0
+
+  def update(self, images: np.ndarray) -> None:
+    if not len(images):
+      return
+    self._features.append(np.asarray(self._feature_extractor(images), np.float32))
+    for name, score in PIXEL_SCORES.items():
+      self._sums[name] += float(score(images)) * len(images)
+    self._count += len(images)
+
+  def image_set(self) -> ImageSet:
+    if self._count < 2:
+      raise fid.FIDError(f'scores need at least 2 images, got {self._count}.')
+    return ImageSet(np.concatenate(self._features),
+                    {name: total / self._count for name, total in self._sums.items()})
+
+  def result(self, reference: Reference) -> dict[str, float]:
+    return result(self.image_set(), reference)

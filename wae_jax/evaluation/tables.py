@@ -1,0 +1,105 @@
+"""Markdown tables in the form of the thesis's Tables 4.3, 4.4 and 4.5, one column per score of
+`scores.SCORES`, a row per run plus the real-data row, the protocol and N under each table.
+
+    python launch.py --mode=compare --compare=workdirs/vae,workdirs/wae_resnet --output=tables.md
+"""
+
+import os
+
+from wae_jax.evaluation.evaluator import MODEL_PARTS, PARTS, read_metrics
+from wae_jax.evaluation.scores import SCORES
+
+TABLES = (
+    ('interpolations', 'Table 4.3: Sharpness (larger is better) of interpolated images'),
+    ('samples', 'Table 4.4: FID (smaller is better) and sharpness (larger is better) of random samples'),
+    ('reconstructions', 'Table 4.5: FID (smaller is better) and sharpness (larger is better) of '
+                        'reconstructed test images'),
+)
+
+
+def _cell(score, result: dict) -> str:
+  value = f'{result[score.name] * score.scale:.{score.digits}f}'
+  spread = result.get(f'{score.name}_std')
+  return value if spread is None else f'{value} ± {spread * score.scale:.{score.digits}f}'
+
+
+def _row(label: str, result: dict, run: str) -> str:
+  cells = [_cell(score, result) for score in SCORES]
+  return f'| {label} | {" | ".join(cells)} | {result["count"]:,} | {run} |'
+
+
+def _header() -> list[str]:
+  arrows = {'lower': '↓', 'higher': '↑'}
+  headings = [f'{score.heading} {arrows[score.better]}' for score in SCORES]
+  return [f'| Model | {" | ".join(headings)} | N images | Run |',
+          '|---|' + '---:|' * (len(SCORES) + 1) + '---|']
+
+
+def _part_protocol(part: str, settings: dict) -> str:
+  if part == 'samples':
+    return (f'{settings["num_images"]:,} random samples, z ~ N(0, sigma_z^2 I) of each model '
+            f'(seed {settings["seed"]})')
+  if part == 'reconstructions':
+    return f'reconstructions of the first {settings["num_images"]:,} images of the split'
+  return (f'{settings["pairs"]:,} pairs of consecutive images of the split, {settings["steps"]} images '
+          f'decoded per pair at evenly spaced t in [0, 1]; the {settings["steps"] - 2} strictly between '
+          'the two end reconstructions are scored')
+
+
+def _protocol_note(part: str, records: dict[str, dict], real: dict) -> list[str]:
+  """What the table's numbers mean, from the first run; runs that differ from it are named."""
+  first = next(iter(records.values()))
+  protocol, images = first['protocol'], first['protocol']['data']
+  real_settings = real['parts']['real']['settings']
+  lines = [
+      f'Protocol: reference = {images["dataset"]} {images["split"]} split ({images["num_images"]:,} '
+      f'images), {images["resolution"]}x{images["resolution"]} (crop {images["crop"]}, {images["resize"]} '
+      f'resize); {_part_protocol(part, first["parts"][part]["settings"])}; images {protocol["quantisation"]}. '
+      f'Real data: the first {real_settings["num_images"]:,} images of the {real_settings["split"]} split, '
+      'which are not in the reference set.',
+      f'Scores ({protocol["fid_network"]} for the feature scores): ' +
+      '; '.join(f'{score.heading}: {score.definition}' for score in SCORES) + '.',
+  ]
+  differing = [workdir for workdir, record in records.items()
+               if record['protocol'] != protocol or record['parts'][part]['settings'] !=
+               first['parts'][part]['settings']]
+  if differing:
+    lines.append(f'**Not comparable:** {", ".join(differing)} used another protocol or other settings '
+                 'than the first run (see their metrics.json).')
+  return lines
+
+
+def run_label(workdir: str, record: dict) -> str:
+  return f'{os.path.basename(os.path.normpath(workdir))} @ step {record["step"]:,}'
+
+
+def compare_tables(records: dict[str, dict], real: dict | None = None,
+                   labels: dict[str, str] | None = None) -> str:
+  """Markdown tables 4.3-4.5 of {workdir: metrics.json content}: one row per run (labelled by
+  `labels`, default 'model (objective)') and the real-data row (`real`: a metrics.json holding
+  the 'real' part; default: the first run's)."""
+  real = real or next(iter(records.values()))
+  labels = labels or {workdir: f'{record["model"]} ({record["objective"]})'
+                      for workdir, record in records.items()}
+  sections = []
+  for part, title in TABLES:
+    lines = [f'## {title}', ''] + _header()
+    for workdir, record in records.items():
+      lines.append(_row(labels[workdir], record['parts'][part], run_label(workdir, record)))
+    lines.append(_row('real data', real['parts']['real'], 'reference'))
+    sections.append('\n'.join(lines + [''] + _protocol_note(part, records, real)))
+  return '\n\n'.join(sections) + '\n'
+
+
+def compare(workdirs: list[str], output_path: str) -> str:
+  """Writes the Markdown tables of the runs' eval/metrics.json to output_path; returns the path."""
+  records = {workdir: read_metrics(workdir, MODEL_PARTS) for workdir in workdirs}
+  real = next((record for record in records.values() if 'real' in record['parts']), None)
+  if real is None:
+    read_metrics(workdirs[0], PARTS)  # raises, naming the missing part
+  tables = compare_tables(records, real)
+  directory = os.path.dirname(os.path.abspath(output_path))
+  os.makedirs(directory, exist_ok=True)
+  with open(output_path, 'w') as file:
+    file.write(tables)
+  return output_path
