@@ -524,3 +524,53 @@ def test_decoding_workers_exit_when_the_trainer_is_killed(tmp_path):
   while any(alive(pid) for pid in pids) and time.time() < deadline:
     time.sleep(0.2)
   assert not any(alive(pid) for pid in pids)
+
+
+# Several paths and split unions (the CelebA sample: full-size and half-size zips, val + test).
+
+
+def half_size_zip(folder, first: int, count: int):
+  """img_align_celeba_89x109.zip: images first .. first + count - 1 at half CelebA's size."""
+  path = folder / 'img_align_celeba_89x109.zip'
+  with zipfile.ZipFile(path, 'w') as archive:
+    for index in range(first, first + count):
+      archive.writestr(f'img_align_celeba/{image_name(index)}',
+                       jpeg_bytes(fixture_image(index, size=(89, 109))))
+  return path
+
+
+def test_several_paths_are_read_one_after_the_other_with_the_crop_scaled_per_image(celeba_zip, tmp_path):
+  (tmp_path / "half").mkdir()
+  half = half_size_zip(tmp_path / "half", 0, 8)
+  paths = f'{celeba_zip / "img_align_celeba.zip"},{half}'
+  both = config(paths, split_file=str(celeba_zip / 'list_eval_partition.txt'))
+  assert data.num_images(both, 'train') == 8 + 8
+  assert data.num_images(both, 'test') == 2  # the half-size zip holds train images only
+  images = np.concatenate(list(data.eval_batches(both, 'train', 32, 5)))
+  assert identities(images) == list(range(8)) * 2
+  # The 140-pixel crop at width 178 is a 70-pixel crop at width 89: the same part of the face.
+  np.testing.assert_allclose(images[8:], images[:8], atol=6 / 255)
+  protocol = data.protocol(both, 'train', 32)
+  assert protocol['source_size'] == [[178, 218], [89, 109]] and protocol['num_images'] == 16
+
+
+def test_a_split_union_reads_each_split_in_the_order_given(celeba_zip):
+  joined = config(celeba_zip)
+  assert data.num_images(joined, 'val+test') == 4
+  images = np.concatenate(list(data.eval_batches(joined, 'test+val', 32, 3)))
+  assert identities(images) == [10, 11, 8, 9]
+  assert data.protocol(joined, 'val+test', 32)['split'] == 'val+test'
+
+
+@pytest.mark.parametrize('split', ['validation', 'val+val', 'train+', ''])
+def test_unknown_or_repeated_split_names_are_one_line_errors(celeba_zip, split):
+  with pytest.raises(data.DataError, match="use one of train, val, test, or several joined by '\\+'"):
+    data.num_images(config(celeba_zip), split)
+
+
+def test_a_path_list_with_no_image_of_the_split_is_an_error(celeba_zip, tmp_path):
+  (tmp_path / 'half').mkdir()
+  half = half_size_zip(tmp_path / 'half', 0, 4)
+  only_train = config(str(half), split_file=str(celeba_zip / 'list_eval_partition.txt'))
+  with pytest.raises(data.DataError, match="split 'test' has no images"):
+    data.num_images(only_train, 'test')

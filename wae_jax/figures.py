@@ -1,9 +1,10 @@
-"""PNG figures: image grids, originals beside reconstructions, interpolation rows."""
+"""PNG figures: image grids, originals beside reconstructions, interpolation rows, study figures."""
 
+import dataclasses
 import os
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 PAD = 2
 
@@ -52,3 +53,50 @@ def save_interpolations(path: str, rows: np.ndarray) -> None:
   segment between the codes, original b (thesis Fig. 4.1)."""
   rows = np.asarray(rows)
   save_grid(path, rows.reshape((-1,) + rows.shape[2:]), cols=rows.shape[1])
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelRow:
+  """What a study figure shows of one model: random samples [2k, ...], k test images and their
+  reconstructions, and one interpolation row (original a, the decodes, original b)."""
+  label: str
+  samples: np.ndarray
+  originals: np.ndarray
+  reconstructions: np.ndarray
+  interpolation: np.ndarray
+
+
+LABEL_HEIGHT = 14
+GAP = 8
+
+
+def _canvas_with_text(height: int, width: int) -> tuple[Image.Image, ImageDraw.ImageDraw]:
+  canvas = Image.new('RGB', (width, height), 'white')
+  return canvas, ImageDraw.Draw(canvas)
+
+
+def save_study_figure(path: str, rows: list[ModelRow]) -> None:
+  """One labelled band per model: samples (two lines) | test images over their reconstructions |
+  one interpolation; column headings on top."""
+  blocks = []
+  for row in rows:
+    half = len(row.samples) // 2
+    samples = tile(row.samples[:2 * half], half)
+    pairs = tile(np.concatenate([to_uint8(row.originals), to_uint8(row.reconstructions)]),
+                 len(row.originals))
+    interpolation = tile(row.interpolation, len(row.interpolation))
+    blocks.append((row.label, samples, pairs, interpolation))
+  widths = [max(block[i].shape[1] for block in blocks) for i in (1, 2, 3)]
+  band_height = max(max(block[i].shape[0] for i in (1, 2, 3)) for block in blocks) + LABEL_HEIGHT
+  starts = [0, widths[0] + GAP, widths[0] + widths[1] + 2 * GAP]
+  canvas, draw = _canvas_with_text(LABEL_HEIGHT + band_height * len(blocks), sum(widths) + 2 * GAP)
+  for start, heading in zip(starts, ('random samples', 'test images / reconstructions',
+                                     'interpolation (a, decodes, b)')):
+    draw.text((start + PAD, 1), heading, fill='black')
+  for number, (label, *pictures) in enumerate(blocks):
+    top = LABEL_HEIGHT + number * band_height
+    draw.text((PAD, top + 1), label, fill='black')
+    for start, picture in zip(starts, pictures):
+      canvas.paste(Image.fromarray(picture), (start, top + LABEL_HEIGHT))
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  canvas.save(path)

@@ -6,7 +6,7 @@ from typing import Callable
 import jax
 import ml_collections
 
-from wae_jax import evaluation, models, train
+from wae_jax import evaluation, models, study, train
 from wae_jax.errors import ConfigError
 from wae_jax.train_state import create_train_states, param_count
 
@@ -61,7 +61,12 @@ def compare(compare: list[str], output: str | None, **_) -> None:
   evaluation.compare(_require(compare, '--compare', 'compare'), output or 'comparison.md')
 
 
+def study_mode(config: ml_collections.ConfigDict, workdir: str, **_) -> None:
+  """train, evaluate and tabulate every run of a study config (configs/study_*.py:preset) in --workdir."""
+  study.run_study(_require(config, '--config', 'study'), _require(workdir, '--workdir', 'study'))
+
+
 MODES: dict[str, Callable] = {
     'train': train_mode, 'eval': evaluate, 'summary': summary, 'stats': stats,
-    'compare': compare,
+    'compare': compare, 'study': study_mode,
 }

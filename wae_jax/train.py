@@ -89,12 +89,13 @@ def _write_grids(model: Model, images: np.ndarray, directory: str, step: int) ->
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
-                       evaluator: evaluation.Evaluator | None = None) -> tuple[Any, Any]:
+                       evaluator: evaluation.Evaluator | None = None,
+                       description: str = 'train') -> tuple[Any, Any]:
   """Trains (or resumes) the model of `config`, writing everything into `workdir`.
 
   With `config.train.fid_every > 0`, `evaluator` (default: `evaluation.Evaluator(config)`, built
-  before the first step) logs the FID of samples to TensorBoard. Returns the final
-  (auto-encoder state, discriminator state or None).
+  before the first step) logs the FID of samples to TensorBoard. `description` labels the
+  progress bar. Returns the final (auto-encoder state, discriminator state or None).
   """
   if config.train.distributed:
     jax.distributed.initialize()
@@ -107,11 +108,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   with batches:
     if config.train.fid_every > 0 and evaluator is None:
       evaluator = evaluation.Evaluator(config)  # missing FID statistics fail before training
-    return _train(config, workdir, batches, evaluator, is_chief)
+    return _train(config, workdir, batches, evaluator, is_chief, description)
 
 
 def _train(config: ml_collections.ConfigDict, workdir: str, batches: Any,
-           evaluator: evaluation.Evaluator | None, is_chief: bool) -> tuple[Any, Any]:
+           evaluator: evaluation.Evaluator | None, is_chief: bool, description: str) -> tuple[Any, Any]:
   mesh = make_mesh()
   init_rng, step_rng = jax.random.split(jax.random.key(config.seed))
   ae_state, disc_state = jax.device_put(
@@ -132,7 +133,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, batches: Any,
   fixed_images = None
   history: list[tuple[int, Any]] = []
   last_time, last_step = time.perf_counter(), start
-  progress = tqdm.tqdm(total=total, initial=start, desc='train', unit='step',
+  progress = tqdm.tqdm(total=total, initial=start, desc=description, unit='step',
                        disable=not is_chief, dynamic_ncols=True)
   try:
     for step in range(start + 1, total + 1):

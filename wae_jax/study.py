@@ -1,0 +1,230 @@
+"""Studies: several experiments trained, evaluated and tabulated by one resumable command.
+
+    python launch.py --mode=study --config=configs/study_thesis.py:<preset> --workdir=<dir>
+
+A study config (see configs/study_thesis.py) names experiment config files, seeds and the
+overrides every experiment shares. Each (experiment, seed) trains in <dir>/runs/<name>_seed<k>/
+and is evaluated there against one set of reference statistics (<dir>/reference_stats.npz);
+real images are scored once (<dir>/real_data/). Then <dir> gets tables.md (the thesis's
+Tables 4.3-4.5 with every score of the registry), figure.png (a labelled band per run) and
+results.json (every number, config and wall time).
+
+The same command again skips finished training and evaluation and resumes an interrupted run
+from its checkpoint.
+"""
+
+import dataclasses
+import importlib.util
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+
+import jax
+import ml_collections
+import numpy as np
+import tqdm
+
+from wae_jax import api, data, evaluation, figures, train
+from wae_jax.errors import ConfigError
+
+RUNS_DIR = 'runs'
+REAL_DIR = 'real_data'
+REFERENCE_FILE = 'reference_stats.npz'
+TIMING_FILE = 'study_timing.json'
+FIGURE_SAMPLES = 12  # two lines of six
+FIGURE_PAIRS = 6
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  """One experiment of a study with one seed."""
+  name: str
+  experiment: str
+  seed: int
+  config: ml_collections.ConfigDict
+
+
+def load_config_file(path: str) -> ml_collections.ConfigDict:
+  """get_config() of an experiment config file."""
+  if not os.path.isfile(path):
+    raise ConfigError(f'{path}: no such experiment config file (study config: experiments and '
+                      'configs_dir)')
+  spec = importlib.util.spec_from_file_location(f'study_experiment_{os.path.basename(path)[:-3]}', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
+
+
+def apply_overrides(config: ml_collections.ConfigDict, overrides: dict, where: str = 'config') -> None:
+  """Sets nested `overrides` ({'model': {'width': 0.25}, ...}) on `config`; unknown fields are a
+  ConfigError naming them."""
+  for key, value in overrides.items():
+    if key not in config:
+      raise ConfigError(f'study override {where}.{key}: no such field; see wae_jax/config_defaults.py')
+    if isinstance(value, (dict, ml_collections.ConfigDict)):
+      apply_overrides(config[key], dict(value), f'{where}.{key}')
+    else:
+      config[key] = value
+
+
+def runs_of(study: ml_collections.ConfigDict) -> list[Run]:
+  """Every (experiment, seed) of the study, each with its complete experiment config."""
+  runs = []
+  for experiment in study.experiments:
+    for seed in study.seeds:
+      config = load_config_file(os.path.join(study.configs_dir, f'{experiment}.py'))
+      apply_overrides(config, study.overrides.to_dict())
+      config.seed = int(seed)
+      runs.append(Run(f'{experiment}_seed{seed}', experiment, int(seed), config))
+  return runs
+
+
+def _read_json(path: str) -> dict:
+  try:
+    with open(path) as file:
+      return json.load(file)
+  except (OSError, json.JSONDecodeError):
+    return {}
+
+
+def _write_json(path: str, content: dict) -> None:
+  temporary = f'{path}.tmp'
+  with open(temporary, 'w') as file:
+    json.dump(content, file, indent=2)
+  os.replace(temporary, path)
+
+
+def _say(message: str) -> None:
+  tqdm.tqdm.write(f'[study] {message}', file=None)
+
+
+def _minutes(seconds: float) -> str:
+  return f'{seconds / 60:.1f} min'
+
+
+class Study:
+  """Runs a study config in a directory; every stage is skipped when already done."""
+
+  def __init__(self, study: ml_collections.ConfigDict, directory: str,
+               feature_extractor: Callable[[np.ndarray], np.ndarray] | None = None):
+    self.study = study
+    self.directory = directory
+    self.runs = runs_of(study)
+    self.eval_config = self.runs[0].config
+    self.eval_config.eval.reference_stats = os.path.join(directory, REFERENCE_FILE)
+    for run in self.runs:
+      run.config.eval.reference_stats = self.eval_config.eval.reference_stats
+    self._feature_extractor = feature_extractor
+    self.timing = {}
+
+  def workdir(self, run: Run) -> str:
+    return os.path.join(self.directory, RUNS_DIR, run.name)
+
+  def feature_extractor(self):
+    if self._feature_extractor is None:
+      self._feature_extractor = evaluation.make_feature_extractor(self.eval_config)
+    return self._feature_extractor
+
+  def run(self) -> dict:
+    """Trains and evaluates every run, then writes tables.md, figure.png and results.json."""
+    os.makedirs(self.directory, exist_ok=True)
+    self.timing = _read_json(os.path.join(self.directory, TIMING_FILE))
+    reference = self._reference()
+    real = self._evaluate(None, os.path.join(self.directory, REAL_DIR), reference, 'real data')
+    records = {}
+    for number, run in enumerate(self.runs, 1):
+      label = f'run {number} of {len(self.runs)} ({run.name})'
+      self._train(run, label)
+      records[run.name] = self._evaluate(run, self.workdir(run), reference, label)
+    return self._write_outputs(records, real)
+
+  def _timed(self, key: str, action: Callable[[], object]) -> object:
+    start = time.perf_counter()
+    result = action()
+    self.timing[key] = self.timing.get(key, 0.0) + time.perf_counter() - start
+    _write_json(os.path.join(self.directory, TIMING_FILE), self.timing)
+    return result
+
+  def _reference(self) -> evaluation.Reference:
+    config = self.eval_config
+    try:
+      return evaluation.load_reference(config)
+    except evaluation.EvaluationError:
+      _say(f'reference statistics of {config.eval.split} at {config.model.image_size}px')
+      self._timed('reference_seconds', lambda: evaluation.compute_reference_stats(
+          config, feature_extractor=self.feature_extractor()))
+      return evaluation.load_reference(config)
+
+  def _train(self, run: Run, label: str) -> None:
+    done = f'trained/{run.name}'
+    if self.timing.get(done):
+      _say(f'{label}: trained ({_minutes(self.timing[f"train_seconds/{run.name}"])}), skipped')
+      return
+    _say(f'{label}: training {run.config.model.name} / {run.config.objective.name} in '
+         f'{self.workdir(run)}')
+    self._timed(f'train_seconds/{run.name}', lambda: train.train_and_evaluate(
+        run.config, self.workdir(run), description=label))
+    self.timing[done] = True
+    _write_json(os.path.join(self.directory, TIMING_FILE), self.timing)
+
+  def _evaluate(self, run: Run | None, workdir: str, reference, label: str) -> dict:
+    config = self.eval_config if run is None else run.config
+    parts = ('real',) if run is None else evaluation.MODEL_PARTS
+    evaluator = evaluation.Evaluator(config, self.feature_extractor(), reference)
+    key = f'eval_seconds/{run.name if run else REAL_DIR}'
+
+    def evaluate():
+      model = None if run is None else api.load(workdir)
+      for _ in evaluator.run(model, workdir, parts):
+        pass
+    _say(f'{label}: evaluating {", ".join(parts)}')
+    self._timed(key, evaluate)
+    return evaluation.read_metrics(workdir, parts)
+
+  def _figure_row(self, run: Run) -> figures.ModelRow:
+    model = api.load(self.workdir(run))
+    config = run.config
+    images = np.concatenate(list(data.eval_batches(config.data, config.eval.split, config.model.image_size,
+                                                   FIGURE_PAIRS, max_images=FIGURE_PAIRS)))
+    between = model.interpolate(images[0], images[1], config.eval.interpolation_steps)
+    return figures.ModelRow(
+        label=f'{run.name}: {config.model.name} / {config.objective.name}',
+        samples=model.sample(FIGURE_SAMPLES, seed=config.seed), originals=images,
+        reconstructions=model.reconstruct(images),
+        interpolation=np.concatenate([images[:1], between, images[1:2]]))
+
+  def _write_outputs(self, records: dict[str, dict], real: dict) -> dict:
+    labels = {run.name: f'{run.config.model.name} ({run.config.objective.name}, seed {run.seed})'
+              for run in self.runs}
+    header = [f'# Study `{self.study.name}`, preset `{self.study.preset}`', '',
+              f'Command: `{self.study.command}`', '', self.study.description, '']
+    tables = evaluation.compare_tables(records, real, labels)
+    with open(os.path.join(self.directory, 'tables.md'), 'w') as file:
+      file.write('\n'.join(header) + '\n' + tables)
+    figures.save_study_figure(os.path.join(self.directory, 'figure.png'),
+                              [self._figure_row(run) for run in self.runs])
+    results = {
+        'study': self.study.to_dict(),
+        'machine': {'platform': platform.platform(), 'processor': platform.processor(),
+                    'cpu_count': os.cpu_count(), 'jax': jax.__version__,
+                    'devices': [str(device) for device in jax.devices()]},
+        'reference': {'path': self.eval_config.eval.reference_stats,
+                      'seconds': self.timing.get('reference_seconds')},
+        'real': {'metrics': real, 'eval_seconds': self.timing.get(f'eval_seconds/{REAL_DIR}')},
+        'runs': [{'name': run.name, 'experiment': run.experiment, 'seed': run.seed,
+                  'config': run.config.to_dict(), 'metrics': records[run.name],
+                  'train_seconds': self.timing.get(f'train_seconds/{run.name}'),
+                  'eval_seconds': self.timing.get(f'eval_seconds/{run.name}')}
+                 for run in self.runs],
+    }
+    _write_json(os.path.join(self.directory, 'results.json'), results)
+    _say(f'wrote {", ".join(os.path.join(self.directory, name) for name in ("tables.md", "figure.png", "results.json"))}')
+    return results
+
+
+def run_study(study: ml_collections.ConfigDict, directory: str,
+              feature_extractor: Callable[[np.ndarray], np.ndarray] | None = None) -> dict:
+  """Runs (or resumes) the study in `directory`; returns what it writes to results.json."""
+  return Study(study, directory, feature_extractor).run()
