@@ -16,11 +16,12 @@ import numpy as np
 import tqdm
 from tensorboardX import SummaryWriter
 
-from wae_jax import data, evaluation, figures, losses
+from wae_jax import data, evaluation, figures, losses, schedules
 from wae_jax.api import Model
 from wae_jax.checkpoint import Checkpointer
 from wae_jax.errors import ConfigError, UserError, WorkdirError
 from wae_jax.models import build
+from wae_jax.pretrain import pretrain_encoder
 from wae_jax.step import batch_sharding, make_mesh, make_train_step, replicated, step_networks
 from wae_jax.train_state import create_train_states
 
@@ -42,6 +43,7 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
   if batch <= 0 or batch % num_devices:
     raise ConfigError(f'config.train.batch_size={batch} is not divisible by the {num_devices} '
                       f'devices: use a multiple of {num_devices}')
+  schedules.check_schedule(config.optim.schedule)
   if config.objective.name == 'wae_mmd' and batch < 2:
     raise ConfigError('WAE-MMD needs config.train.batch_size >= 2 (the estimator uses pairs)')
 
@@ -115,8 +117,10 @@ def _train(config: ml_collections.ConfigDict, workdir: str, batches: Any,
            evaluator: evaluation.Evaluator | None, is_chief: bool, description: str) -> tuple[Any, Any]:
   mesh = make_mesh()
   init_rng, step_rng = jax.random.split(jax.random.key(config.seed))
+  total = _total_steps(config, batches.steps_per_epoch)
   ae_state, disc_state = jax.device_put(
-      create_train_states(config, step_networks(config), init_rng), replicated(mesh))
+      create_train_states(config, step_networks(config), init_rng, batches.steps_per_epoch, total),
+      replicated(mesh))
   checkpointer = Checkpointer(workdir, keep=config.train.keep_checkpoints)
   start = 0
   if checkpointer.latest_step() is not None:
@@ -124,7 +128,9 @@ def _train(config: ml_collections.ConfigDict, workdir: str, batches: Any,
     batches.set_state(meta['data'])
     start = meta['step']
     tqdm.tqdm.write(f'Resuming from the checkpoint of step {start} in {workdir}.')
-  total = _total_steps(config, batches.steps_per_epoch)
+  elif config.encoder_pretrain.steps > 0:
+    ae_state = pretrain_encoder(config, ae_state, mesh, jax.random.fold_in(init_rng, 1),
+                                jax.process_index(), jax.process_count(), is_chief)
 
   train_step = make_train_step(config, mesh)
   sharding = batch_sharding(mesh)

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import optax
 from flax.training import train_state
 
-from wae_jax import losses
+from wae_jax import losses, schedules
 from wae_jax.models import Networks
 
 
@@ -16,9 +16,15 @@ class TrainState(train_state.TrainState):
   batch_stats: Any = None
 
 
-def create_train_states(config: Any, networks: Networks, rng: jax.Array
-                        ) -> tuple[TrainState, TrainState | None]:
-  """Initial auto-encoder state and, for WAE-GAN, discriminator state (else None)."""
+def create_train_states(config: Any, networks: Networks, rng: jax.Array, steps_per_epoch: int = 1,
+                        total_steps: int = 1) -> tuple[TrainState, TrainState | None]:
+  """Initial auto-encoder state and, for WAE-GAN, discriminator state (else None).
+
+  The run's length (`steps_per_epoch`, `total_steps`) only matters for a learning-rate schedule
+  (`config.optim.schedule`); the states' structure does not depend on it."""
+  def rate(base: float):
+    return schedules.learning_rate(base, config.optim.schedule, steps_per_epoch, total_steps)
+
   size, latent = config.model.image_size, config.model.latent_dim
   ae_rng, disc_rng = jax.random.split(rng)
   images = jnp.zeros((1, size, size, 3), jnp.float32)
@@ -27,13 +33,13 @@ def create_train_states(config: Any, networks: Networks, rng: jax.Array
   ae_state = TrainState.create(
       apply_fn=networks.autoencoder.apply, params=variables['params'],
       batch_stats=variables.get('batch_stats', {}),
-      tx=optax.adam(config.optim.learning_rate, b1=config.optim.beta1))
+      tx=optax.adam(rate(config.optim.learning_rate), b1=config.optim.beta1))
   if not losses.OBJECTIVES[config.objective.name][1]:
     return ae_state, None
   disc_params = jax.jit(networks.discriminator.init)(disc_rng, noise)['params']
   disc_state = TrainState.create(
       apply_fn=networks.discriminator.apply, params=disc_params, batch_stats={},
-      tx=optax.adam(config.optim.disc_learning_rate, b1=config.optim.disc_beta1))
+      tx=optax.adam(rate(config.optim.disc_learning_rate), b1=config.optim.disc_beta1))
   return ae_state, disc_state
 
 

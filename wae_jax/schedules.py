@@ -1,0 +1,49 @@
+"""Learning-rate schedules by name (`config.optim.schedule`), per epoch like the official WAE code.
+
+- 'constant': the thesis (no schedule is mentioned there).
+- 'wae_manual': the official code's "manual": the rate halves at epoch 30, is divided by 5 more
+  at epoch 50 and by 10 more at epoch 100 (1, 1/2, 1/10, 1/100).
+- 'wae_manual_smooth': the official code's CelebA default: divided by 100^(1/E) at the start of
+  every epoch, E the number of epochs, so epoch e (from 0) runs at 100^(-(e + 1) / E).
+Both optimizers (auto-encoder and discriminator) follow the same schedule, as there.
+"""
+
+from collections.abc import Callable
+
+import jax.numpy as jnp
+import optax
+
+from wae_jax.errors import ConfigError
+
+MANUAL_EPOCHS = (30, 50, 100)
+MANUAL_FACTORS = (1.0, 0.5, 0.1, 0.01)
+SMOOTH_TOTAL_DECAY = 100.0
+
+
+def _manual(epoch: jnp.ndarray, num_epochs: float) -> jnp.ndarray:
+  del num_epochs
+  return jnp.asarray(MANUAL_FACTORS)[jnp.searchsorted(jnp.asarray(MANUAL_EPOCHS), epoch, side='right')]
+
+
+def _manual_smooth(epoch: jnp.ndarray, num_epochs: float) -> jnp.ndarray:
+  return SMOOTH_TOTAL_DECAY ** (-(epoch + 1) / num_epochs)
+
+
+FACTORS: dict[str, Callable[[jnp.ndarray, float], jnp.ndarray] | None] = {
+    'constant': None, 'wae_manual': _manual, 'wae_manual_smooth': _manual_smooth}
+
+
+def check_schedule(name: str) -> None:
+  if name not in FACTORS:
+    raise ConfigError(f'unknown config.optim.schedule {name!r}: use one of {", ".join(FACTORS)}')
+
+
+def learning_rate(base: float, name: str, steps_per_epoch: int,
+                  total_steps: int) -> float | optax.Schedule:
+  """`base` for 'constant' (a plain float: no schedule state), else a function of the step."""
+  check_schedule(name)
+  factor = FACTORS[name]
+  if factor is None:
+    return base
+  num_epochs = max(total_steps, 1) / max(steps_per_epoch, 1)
+  return lambda step: base * factor(step // max(steps_per_epoch, 1), num_epochs)
