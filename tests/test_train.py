@@ -375,7 +375,7 @@ def test_corrupt_images_are_reported_listed_and_kept_across_a_resume(folder_with
   first = listed()
   assert first and any(location in empty for location in first)
   assert all(reason == 'empty file' for location, reason in first.items() if location in empty)
-  assert f'corrupt image(s) skipped so far' in printed and list_file in printed
+  assert 'corrupt image(s) skipped so far' in printed and list_file in printed
   _, meta = restore_states(tiny_config(folder), workdir)
   assert meta['data']['corrupt'] == first
 
