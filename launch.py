@@ -16,6 +16,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from wae_jax import run_modes
+from wae_jax.config_defaults import base_config, closest_fields, flat_fields
 from wae_jax.errors import UserError
 
 FLAGS = flags.FLAGS
@@ -28,6 +29,48 @@ flags.DEFINE_list('compare', [], 'Workdirs to tabulate (--mode=compare).')
 flags.DEFINE_string('output', None, 'Output file (--mode=stats: .npz; --mode=compare: .md).')
 
 
+HELP_FLAGS = ('help', 'helpshort', 'helpfull', '?')
+CONFIG_OVERRIDE = '--config.'
+
+
+def unknown_override(argv: list[str]) -> str | None:
+  """The first `--config.<field>=` of argv whose field no config has, or None."""
+  fields = flat_fields(base_config().to_dict())
+  for arg in argv[1:]:
+    if arg.startswith(CONFIG_OVERRIDE):
+      field = arg[len(CONFIG_OVERRIDE):].split('=', 1)[0]
+      if field not in fields:
+        return field
+  return None
+
+
+def parse_flags(argv: list[str]) -> list[str]:
+  """absl's flag parsing, with every mistake as one `error:` line and --help (or -h) exiting 0."""
+  argv = ['--help' if arg == '-h' else arg for arg in argv]
+  try:
+    return FLAGS(argv)
+  except flags.Error as error:
+    fail(f'{error}'.replace('\n', ' ') + ' (see --help)')
+  except (AttributeError, KeyError):  # ml_collections: an override of a field the config lacks
+    field = unknown_override(argv)
+    if field is None:
+      raise
+    guesses = ' or '.join(CONFIG_OVERRIDE + guess for guess in closest_fields(field))
+    hint = f'; did you mean {guesses}?' if guesses else '.'
+    fail(f'{CONFIG_OVERRIDE}{field}: no such config field{hint} All fields, with their defaults and '
+         'meaning: wae_jax/config_defaults.py')
+  except SystemExit as exit_:
+    # absl exits with status 1 after printing the help; asking for it is not a failure.
+    if exit_.code == 1 and any(arg.lstrip('-').split('=', 1)[0] in HELP_FLAGS for arg in argv[1:]):
+      sys.exit(0)
+    raise
+
+
+def fail(message: str) -> None:
+  print(f'error: {message}', file=sys.stderr)
+  sys.exit(1)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
@@ -36,9 +79,8 @@ def main(argv):
     run_modes.MODES[FLAGS.mode](config=FLAGS.config, workdir=FLAGS.workdir,
                                 compare=FLAGS.compare, output=FLAGS.output)
   except UserError as e:
-    print(f'error: {e}', file=sys.stderr)
-    sys.exit(1)
+    fail(str(e))
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

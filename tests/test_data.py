@@ -381,15 +381,35 @@ def folder_with_corrupt_files(celeba_folder):
   return celeba_folder, {str(folder / image_name(i)) for i in (1, 4, 6)}
 
 
-def test_corrupt_files_are_skipped_counted_and_named(folder_with_corrupt_files, caplog):
+def test_corrupt_files_are_skipped_counted_and_named(folder_with_corrupt_files):
   root, corrupt = folder_with_corrupt_files
-  with caplog.at_level(logging.WARNING), data.train_batches(config(root), 16, 4, seed=0) as batches:
+  with data.train_batches(config(root), 16, 4, seed=0) as batches:
     epoch = take(batches, 2)
     assert batches.stats['corrupt'] == 3
+    assert set(batches.corrupt_files) == corrupt
   assert all(batch.shape == (4, 16, 16, 3) for batch in epoch)
   assert set(identities(np.concatenate(epoch))) <= {0, 2, 3, 5, 7}  # only the readable train images
-  warning = ' '.join(record.getMessage() for record in caplog.records)
-  assert '3 corrupt image(s)' in warning and all(path in warning for path in corrupt)
+
+
+def test_resumed_batches_keep_the_corrupt_files_met_before(folder_with_corrupt_files):
+  root, corrupt = folder_with_corrupt_files
+  with data.train_batches(config(root), 16, 4, seed=0) as batches:
+    take(batches, 2)
+    state = json.loads(json.dumps(batches.get_state()))
+  with data.train_batches(config(root), 16, 4, seed=0) as resumed:
+    resumed.set_state(state)
+    assert resumed.stats['corrupt'] == 3 and set(resumed.corrupt_files) == corrupt
+    take(resumed, 2)  # the same files again: counted once
+    assert resumed.stats['corrupt'] == 3
+
+
+def test_an_empty_file_is_named_as_such(celeba_folder):
+  (celeba_folder / 'img_align_celeba' / image_name(2)).write_bytes(b'')
+  (celeba_folder / 'img_align_celeba' / image_name(3)).write_bytes(b'not an image' * 30)
+  with data.train_batches(config(celeba_folder), 16, 4, seed=0) as batches:
+    take(batches, 2)
+    reasons = {os.path.basename(location): reason for location, reason in batches.corrupt_files.items()}
+  assert reasons == {image_name(2): 'empty file', image_name(3): 'not an image format PIL can read'}
 
 
 def test_corrupt_files_skipped_in_eval(folder_with_corrupt_files, caplog):

@@ -425,3 +425,19 @@ def test_too_few_images_for_fid_is_a_config_error(config):
   evaluator = evaluation.Evaluator(config, FakeExtractor(), reference_of(real_test_images(config)))
   with pytest.raises(evaluation.EvaluationError, match='num_samples = 1'):
     evaluator.settings()
+
+
+def test_save_images_keeps_exactly_the_scored_images_as_uint8_arrays(config, tmp_path):
+  reals = real_test_images(config)
+  config.eval.save_images = True
+  evaluator = evaluation.Evaluator(config, FakeExtractor(), reference_of(reals))
+  results = dict(evaluator.run(LinearModel(config), str(tmp_path)))
+  saved = {part: np.load(tmp_path / 'eval' / f'{part}.npy') for part in evaluation.PARTS}
+  assert {part: array.shape[0] for part, array in saved.items()} == {
+      part: results[f'{part}/count'] for part in evaluation.PARTS}
+  assert all(array.dtype == np.uint8 and array.shape[1:] == (SIZE, SIZE, 3) for array in saved.values())
+  np.testing.assert_array_equal(saved['reconstructions'], reals)  # exact reconstructions
+  np.testing.assert_array_equal(saved['real'], real_test_images(config, 'train'))
+  rescored = scores.ImageScores(FakeExtractor())
+  rescored.update(saved['samples'])
+  assert rescored.result(reference_of(reals))['fid'] == pytest.approx(results['samples/fid'], rel=1e-9)

@@ -1,6 +1,7 @@
 """The training loop end to end on tiny data: outputs, exact resume, crashes, NaN, errors."""
 
 import functools
+import logging
 import os
 import signal
 import subprocess
@@ -17,7 +18,8 @@ from wae_jax import evaluation, train
 from wae_jax.checkpoint import Checkpointer, checkpoint_dir
 from wae_jax.config_defaults import base_config
 from wae_jax.data import DataError
-from wae_jax.errors import ConfigError, WorkdirError
+from wae_jax.api import Model
+from wae_jax.errors import ConfigError, InputError, WorkdirError
 from wae_jax.models import build
 from wae_jax.train_state import create_train_states
 
@@ -106,6 +108,59 @@ def test_training_writes_checkpoints_images_logs_and_loads(image_folder, tmp_pat
   path = model.interpolate(x[0], x[1], steps=5)
   assert path.shape == (5, 32, 32, 3)
   np.testing.assert_allclose(path[[0, -1]], model.reconstruct(x[:2]), atol=1e-5)
+  with pytest.raises(WorkdirError, match='no checkpoint of step 3; its checkpoints are of steps 2, 4'):
+    wae_jax.load(workdir, step=3)
+
+
+def test_loading_a_checkpoint_logs_no_warnings(image_folder, tmp_path, caplog):
+  workdir = str(tmp_path / 'run')
+  train.train_and_evaluate(tiny_config(image_folder, num_steps=1), workdir)
+  with caplog.at_level(logging.WARNING):
+    assert wae_jax.load(workdir).step == 1
+  assert not caplog.records, [record.getMessage() for record in caplog.records]
+
+
+@pytest.fixture(scope='module')
+def untrained_model(image_folder):
+  """A 16x16 model with latent 4 and its initial parameters: the API checks need no training."""
+  config = tiny_config(image_folder)
+  ae_state, _ = create_train_states(config, build(config.model, config.dtype), jax.random.key(0))
+  return Model.from_state(config, ae_state)
+
+
+def test_model_scales_uint8_images_and_refuses_other_ranges(untrained_model):
+  model = untrained_model
+  pixels = np.random.default_rng(0).integers(0, 256, (3, 16, 16, 3), dtype=np.uint8)
+  np.testing.assert_array_equal(model.encode(pixels), model.encode(pixels / np.float32(255)))
+  with pytest.raises(InputError, match=r'values in \[0, 255\]: they must be in \[0, 1\]'):
+    model.encode(pixels.astype(np.float32))
+  with pytest.raises(InputError, match='dtype int64'):
+    model.encode(pixels.astype(np.int64))
+
+
+@pytest.mark.parametrize('shape, message', [
+    ((2, 28, 28, 3), r'shape \(2, 28, 28, 3\): this model takes \[N, 16, 16, 3\]'),
+    ((2, 40, 40, 3), r'shape \(2, 40, 40, 3\)'),
+    ((2, 16, 16, 1), r'shape \(2, 16, 16, 1\)'),
+    ((16, 16, 3), r'one image \(16, 16, 3\); pass a batch .*image\[None\]'),
+])
+def test_model_refuses_images_of_another_shape(untrained_model, shape, message):
+  with pytest.raises(InputError, match=message):
+    untrained_model.encode(np.zeros(shape, np.float32))
+
+
+def test_model_refuses_codes_of_another_size_and_keeps_empty_shapes(untrained_model):
+  model = untrained_model
+  with pytest.raises(InputError, match=r'shape \(2, 5\).*\[N, 4\]'):
+    model.decode(np.zeros((2, 5), np.float32))
+  with pytest.raises(InputError, match=r'z\[None\]'):
+    model.decode(np.zeros(4, np.float32))
+  with pytest.raises(InputError, match='two single images'):
+    model.interpolate(np.zeros((1, 16, 16, 3)), np.zeros((1, 16, 16, 3)), steps=3)
+  assert model.encode(np.zeros((0, 16, 16, 3), np.uint8)).shape == (0, 4)
+  assert model.decode(np.zeros((0, 4), np.float32)).shape == (0, 16, 16, 3)
+  assert model.reconstruct(np.zeros((0, 16, 16, 3), np.float32)).shape == (0, 16, 16, 3)
+  assert model.sample(0).shape == (0, 16, 16, 3)
 
 
 def test_resumed_run_is_bit_identical_to_a_straight_run(image_folder, tmp_path):
@@ -159,6 +214,10 @@ def test_bad_settings_fail_with_one_line_errors(image_folder, tmp_path):
   config.train.batch_size = 3
   with pytest.raises(ConfigError, match='divisible'):
     train.train_and_evaluate(config, str(tmp_path / 'a'))
+  for size in (0, -4):
+    config.train.batch_size = size
+    with pytest.raises(ConfigError, match=f'batch_size={size}: the batch size must be positive'):
+      train.train_and_evaluate(config, str(tmp_path / 'a'))
   config = tiny_config(image_folder)
   config.data.source = 'imagenet'
   with pytest.raises(DataError, match='imagenet'):
@@ -171,6 +230,51 @@ def test_bad_settings_fail_with_one_line_errors(image_folder, tmp_path):
   blocker.write_text('not a directory')
   with pytest.raises(WorkdirError, match='a_file'):
     train.train_and_evaluate(tiny_config(image_folder), str(blocker / 'run'))
+
+
+def launch(*args):
+  return subprocess.run([sys.executable, 'launch.py', *args], cwd=REPO, capture_output=True,
+                        text=True, timeout=300)
+
+
+def test_resuming_with_a_changed_model_is_one_line_naming_the_fields(image_folder, tmp_path, capsys):
+  workdir = str(tmp_path / 'run')
+  train.train_and_evaluate(tiny_config(image_folder, num_steps=1), workdir)
+  config_file = tmp_path / 'tiny.py'
+  config_file.write_text(f'import sys\nsys.path.insert(0, {os.path.dirname(__file__)!r})\n'
+                         'from test_train import tiny_config\n\n\n'
+                         f'def get_config():\n  return tiny_config({image_folder!r})\n')
+  result = launch(f'--config={config_file}', f'--workdir={workdir}', '--config.model.latent_dim=8',
+                  '--config.dtype=bfloat16', '--config.train.num_steps=2')
+  assert result.returncode == 1
+  assert result.stderr.strip().splitlines() == [
+      f'error: {workdir} holds a checkpoint (step 1) of another model or data: dtype: '
+      "'float32' in the checkpoint, 'bfloat16' now; model.latent_dim: 4 in the checkpoint, 8 now. "
+      'Resume with the config it was trained with, or start a new run with another --workdir']
+
+  capsys.readouterr()
+  config = tiny_config(image_folder, num_steps=2)
+  config.train.log_every = 2
+  train.train_and_evaluate(config, workdir)  # steps, logging, ... may change
+  assert (f'Resuming from the checkpoint of step 1 in {workdir}; changed since: '
+          'train.log_every 1 -> 2, train.num_steps 1 -> 2.') in capsys.readouterr().out
+  assert wae_jax.load(workdir).step == 2
+
+
+def test_launcher_flag_mistakes_are_one_line_and_help_succeeds():
+  result = launch('--config=configs/demo.py', '--config.model.latnt_dim=16')
+  assert result.returncode == 1
+  assert result.stderr.strip() == (
+      'error: --config.model.latnt_dim: no such config field; did you mean '
+      '--config.model.latent_dim? All fields, with their defaults and meaning: '
+      'wae_jax/config_defaults.py')
+  result = launch('--config=configs/demo.py', '--config.foo=1')
+  assert result.returncode == 1 and result.stderr.strip().splitlines() == [
+      'error: --config.foo: no such config field. All fields, with their defaults and meaning: '
+      'wae_jax/config_defaults.py']
+  result = launch('--help')
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert '--workdir' in result.stdout and '--mode' in result.stdout
 
 
 def test_launcher_without_celeba_says_where_to_put_it(tmp_path):
@@ -235,3 +339,47 @@ def test_fid_during_training_is_logged_to_tensorboard(image_folder, tmp_path):
   assert [step for step, _ in scalars['eval/fid_samples']] == [2, 4]
   assert all(np.isfinite(value) and value > 0 for _, value in scalars['eval/fid_samples'])
   assert [step for step, _ in scalars['train/loss']] == [1, 2, 3, 4]
+
+
+@pytest.fixture
+def folder_with_corrupt_images(tmp_path):
+  """24 PNGs of which 8 are empty (zero bytes), 2 garbage and 2 truncated."""
+  root = tmp_path / 'images'
+  root.mkdir()
+  rng = np.random.default_rng(0)
+  for i in range(24):
+    Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(root / f'{i:03d}.png')
+  empty = [root / f'{i:03d}.png' for i in range(0, 16, 2)]
+  for path in empty:
+    path.write_bytes(b'')
+  for i in (17, 19):
+    (root / f'{i:03d}.png').write_bytes(rng.bytes(500))
+  for i in (21, 23):
+    path = root / f'{i:03d}.png'
+    path.write_bytes(path.read_bytes()[:200])
+  return str(root), {str(path) for path in empty}
+
+
+def test_corrupt_images_are_reported_listed_and_kept_across_a_resume(folder_with_corrupt_images,
+                                                                      tmp_path, capsys):
+  folder, empty = folder_with_corrupt_images
+  workdir = str(tmp_path / 'run')
+  list_file = os.path.join(workdir, train.CORRUPT_LIST)
+
+  def listed():
+    with open(list_file) as file:
+      return dict(line.rstrip('\n').split('\t') for line in file)
+
+  train.train_and_evaluate(tiny_config(folder, num_steps=2), workdir)  # shorter than an epoch
+  printed = capsys.readouterr().out
+  first = listed()
+  assert first and any(location in empty for location in first)
+  assert all(reason == 'empty file' for location, reason in first.items() if location in empty)
+  assert 'corrupt image(s) skipped so far' in printed and list_file in printed
+  _, meta = restore_states(tiny_config(folder), workdir)
+  assert meta['data']['corrupt'] == first
+
+  train.train_and_evaluate(tiny_config(folder, num_steps=6), workdir)  # resumed, past an epoch
+  assert set(first) <= set(listed())
+  counts = [value for _, value in sorted(read_scalars(workdir)['data/corrupt'])]
+  assert len(counts) == 6 and counts == sorted(counts) and counts[-1] == len(listed())

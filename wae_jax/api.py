@@ -6,7 +6,9 @@
     rows = model.interpolate(x_a, x_b, steps=10)  # linear in z, ends = reconstructions
 
 Every method takes and returns numpy arrays, runs compiled (jit) in chunks of
-`config.eval.batch_size`, and uses BatchNorm running statistics.
+`config.eval.batch_size`, and uses BatchNorm running statistics. Inputs are checked: images are a
+batch [N, S, S, 3] at the model's size S, float in [0, 1] or uint8 (scaled by 1/255); codes are
+[N, latent_dim]. Anything else raises InputError (a ValueError) saying what was expected.
 """
 
 import functools
@@ -19,7 +21,7 @@ import numpy as np
 
 from wae_jax import models
 from wae_jax.checkpoint import Checkpointer, config_from_meta
-from wae_jax.errors import WorkdirError
+from wae_jax.errors import InputError, WorkdirError
 from wae_jax.train_state import create_train_states
 
 
@@ -41,27 +43,62 @@ class Model:
     return cls(config, {'params': ae_state.params, 'batch_stats': ae_state.batch_stats},
                int(ae_state.step))
 
-  def _chunked(self, fn: Callable, inputs: np.ndarray) -> np.ndarray:
-    """Applies fn in fixed-size chunks (the last one padded), so shapes compile once."""
+  @property
+  def image_shape(self) -> tuple[int, int, int]:
+    size = self.config.model.image_size
+    return size, size, 3
+
+  def _chunked(self, fn: Callable, inputs: np.ndarray, output_shape: tuple[int, ...]) -> np.ndarray:
+    """Applies fn to float32 `inputs` in fixed-size chunks (the last one padded), so shapes compile
+    once; `output_shape` is one output's shape (what an empty input gives)."""
     size = self.config.eval.batch_size
-    inputs = np.asarray(inputs, np.float32)
-    outputs = []
+    outputs = [np.zeros((0,) + output_shape, np.float32)]
     for start in range(0, len(inputs), size):
       chunk = inputs[start:start + size]
       padded = np.concatenate([chunk, np.zeros((size - len(chunk),) + chunk.shape[1:], chunk.dtype)])
       outputs.append(np.asarray(fn(self.variables, padded))[:len(chunk)])
-    return np.concatenate(outputs) if outputs else np.zeros((0,), np.float32)
+    return np.concatenate(outputs)
+
+  def _checked_images(self, images: np.ndarray) -> np.ndarray:
+    """`images` as float32 [N, S, S, 3] in [0, 1] (uint8 scaled by 1/255), or InputError."""
+    images = np.asarray(images)
+    expected = f'[N, {", ".join(map(str, self.image_shape))}]'
+    if images.shape == self.image_shape:
+      raise InputError(f'got one image {images.shape}; pass a batch {expected}, e.g. image[None]')
+    if images.ndim != 4 or images.shape[1:] != self.image_shape:
+      raise InputError(f'images of shape {images.shape}: this model takes {expected} (RGB at the '
+                       f'{self.image_shape[0]}x{self.image_shape[0]} pixels it was trained on)')
+    if images.dtype == np.uint8:
+      return images.astype(np.float32) / np.float32(255)
+    if not np.issubdtype(images.dtype, np.floating):
+      raise InputError(f'images of dtype {images.dtype}: pass float images in [0, 1] or uint8 '
+                       'images in [0, 255]')
+    images = images.astype(np.float32, copy=False)
+    if images.size and not (images.min() >= 0 and images.max() <= 1):
+      raise InputError(f'float images with values in [{images.min():.4g}, {images.max():.4g}]: they '
+                       'must be in [0, 1] (divide [0, 255] data by 255, or pass it as uint8)')
+    return images
+
+  def _checked_codes(self, z: np.ndarray) -> np.ndarray:
+    """`z` as float32 [N, latent_dim], or InputError."""
+    z = np.asarray(z)
+    if z.ndim != 2 or z.shape[1] != self.latent_dim or not np.issubdtype(z.dtype, np.number):
+      raise InputError(f'codes of shape {z.shape} and dtype {z.dtype}: this model takes numbers '
+                       f'[N, {self.latent_dim}] (one code: z[None])')
+    return z.astype(np.float32, copy=False)
 
   def encode(self, images: np.ndarray) -> np.ndarray:
-    """Images [N, H, W, 3] in [0, 1] -> codes [N, latent_dim] (the mean for VAEs)."""
-    return self._chunked(self._encode, images)
+    """Images [N, S, S, 3] (float in [0, 1], or uint8) -> codes [N, latent_dim] (the mean for VAEs)."""
+    return self._chunked(self._encode, self._checked_images(images), (self.latent_dim,))
 
   def decode(self, z: np.ndarray) -> np.ndarray:
-    """Codes [N, latent_dim] -> images [N, H, W, 3] in [0, 1]."""
-    return self._chunked(self._decode, z)
+    """Codes [N, latent_dim] -> images [N, S, S, 3] in [0, 1]."""
+    return self._chunked(self._decode, self._checked_codes(z), self.image_shape)
 
   def sample_prior(self, n: int, seed: int = 0) -> np.ndarray:
     """n codes from the prior N(0, sigma_z^2 I)."""
+    if n < 0:
+      raise InputError(f'cannot draw {n} samples: n must be >= 0')
     z = jax.random.normal(jax.random.key(seed), (n, self.latent_dim), jnp.float32)
     return np.asarray(self.config.objective.sigma_z * z)
 
@@ -72,7 +109,11 @@ class Model:
     return self.decode(self.encode(images))
 
   def interpolate(self, x_a: np.ndarray, x_b: np.ndarray, steps: int) -> np.ndarray:
-    """Decodes `steps` codes evenly spaced on the segment between the codes of x_a and x_b."""
+    """Decodes `steps` codes evenly spaced on the segment between the codes of the single images
+    x_a and x_b ([S, S, 3] each)."""
+    if np.shape(x_a) != self.image_shape or np.shape(x_b) != self.image_shape:
+      raise InputError(f'interpolate takes two single images {self.image_shape}, got shapes '
+                       f'{np.shape(x_a)} and {np.shape(x_b)}')
     z_a, z_b = self.encode(np.stack([x_a, x_b]))
     t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
     return self.decode((1.0 - t) * z_a + t * z_b)
@@ -81,13 +122,20 @@ class Model:
 def load(workdir: str, step: int | None = None) -> Model:
   """Restores the latest (or the given) checkpoint of a training workdir, without the trainer."""
   checkpointer = Checkpointer(workdir, read_only=True)
-  step = checkpointer.latest_step() if step is None else step
-  if step is None:
-    raise WorkdirError(f'{workdir} holds no checkpoint yet: train first')
-  config = config_from_meta(checkpointer.restore_meta(step))
-  networks = models.build(config.model, config.dtype)
-  abstract = jax.eval_shape(functools.partial(create_train_states, config, networks),
-                            jax.random.key(0))
-  ae_state, _, _, _ = checkpointer.restore(abstract[0], None, step)
-  checkpointer.close()
+  try:
+    steps = checkpointer.all_steps()
+    if not steps:
+      raise WorkdirError(f'{workdir} holds no checkpoint yet: train first')
+    if step is None:
+      step = steps[-1]
+    elif step not in steps:
+      raise WorkdirError(f'{workdir} has no checkpoint of step {step}; its checkpoints are of '
+                         f'steps {", ".join(map(str, steps))}')
+    config = config_from_meta(checkpointer.restore_meta(step))
+    networks = models.build(config.model, config.dtype)
+    abstract = jax.eval_shape(functools.partial(create_train_states, config, networks),
+                              jax.random.key(0))
+    ae_state, _, _, _ = checkpointer.restore(abstract[0], None, step)
+  finally:
+    checkpointer.close()
   return Model(config, {'params': ae_state.params, 'batch_stats': ae_state.batch_stats}, step)

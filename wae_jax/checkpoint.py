@@ -7,15 +7,19 @@ directories are removed when the next run opens the workdir.
 
 import json
 import os
+from typing import Any
 
 import jax
 import ml_collections
 import orbax.checkpoint as ocp
 
-from wae_jax.errors import WorkdirError
+from wae_jax.config_defaults import flat_fields, is_fixed_on_resume
+from wae_jax.errors import ConfigError, WorkdirError
 from wae_jax.train_state import TrainState
 
 CHECKPOINT_DIR = 'checkpoints'
+# How a field that only one of two configs has is shown.
+ABSENT = '(absent)'
 
 
 def checkpoint_dir(workdir: str) -> str:
@@ -30,13 +34,18 @@ class Checkpointer:
     if read_only and not os.path.isdir(directory):
       raise WorkdirError(f'no checkpoints in {directory}: train first '
                          f'(python launch.py --config=... --workdir={workdir})')
+    # A reader opens the manager without Orbax's read_only option, which logs three warnings on
+    # every open; it never saves, creates nor cleans anything.
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=keep, create=not read_only, cleanup_tmp_directories=not read_only,
-        read_only=read_only)
+        max_to_keep=None if read_only else keep, create=not read_only,
+        cleanup_tmp_directories=not read_only)
     self._manager = ocp.CheckpointManager(directory, options=options)
 
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
+
+  def all_steps(self) -> list[int]:
+    return sorted(self._manager.all_steps())
 
   def save(self, step: int, ae_state: TrainState, disc_state: TrainState | None, rng: jax.Array,
            data_state: dict, config: ml_collections.ConfigDict) -> None:
@@ -76,3 +85,21 @@ class Checkpointer:
 
 def config_from_meta(meta: dict) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(meta['config'])
+
+
+def config_changes(saved: dict, config: ml_collections.ConfigDict) -> dict[str, tuple[Any, Any]]:
+  """{field: (value in the checkpoint's config, value in `config`)} of every field that differs."""
+  before, now = flat_fields(saved), flat_fields(json.loads(config.to_json()))
+  return {field: (before.get(field, ABSENT), now.get(field, ABSENT))
+          for field in sorted(before.keys() | now.keys())
+          if before.get(field, ABSENT) != now.get(field, ABSENT)}
+
+
+def check_resumable(changes: dict[str, tuple[Any, Any]], workdir: str, step: int) -> None:
+  """Raises ConfigError naming the changed fields a checkpoint is bound to (FIXED_ON_RESUME)."""
+  fixed = [f'{field}: {saved!r} in the checkpoint, {now!r} now' for field, (saved, now) in changes.items()
+           if is_fixed_on_resume(field)]
+  if fixed:
+    raise ConfigError(f'{workdir} holds a checkpoint (step {step}) of another model or data: '
+                      f'{"; ".join(fixed)}. Resume with the config it was trained with, or start '
+                      'a new run with another --workdir')

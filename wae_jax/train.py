@@ -18,7 +18,7 @@ from tensorboardX import SummaryWriter
 
 from wae_jax import data, evaluation, figures, losses, schedules
 from wae_jax.api import Model
-from wae_jax.checkpoint import Checkpointer
+from wae_jax.checkpoint import Checkpointer, check_resumable, config_changes
 from wae_jax.errors import ConfigError, UserError, WorkdirError
 from wae_jax.models import build
 from wae_jax.pretrain import pretrain_encoder
@@ -27,6 +27,8 @@ from wae_jax.train_state import create_train_states
 
 GRID_IMAGES = 64
 INTERPOLATION_STEPS = 10
+# Every corrupt training image met so far, one 'location<TAB>reason' per line, in the workdir.
+CORRUPT_LIST = 'corrupt_images.txt'
 
 
 class NonFiniteLossError(UserError):
@@ -40,7 +42,10 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
     raise ConfigError(f'unknown objective {config.objective.name!r}: config.objective.name must '
                       f'be one of {", ".join(sorted(losses.OBJECTIVES))}')
   batch = config.train.batch_size
-  if batch <= 0 or batch % num_devices:
+  if batch <= 0:
+    raise ConfigError(f'config.train.batch_size={batch}: the batch size must be positive '
+                      f'(and a multiple of the {num_devices} devices)')
+  if batch % num_devices:
     raise ConfigError(f'config.train.batch_size={batch} is not divisible by the {num_devices} '
                       f'devices: use a multiple of {num_devices}')
   schedules.check_schedule(config.optim.schedule)
@@ -90,6 +95,22 @@ def _write_grids(model: Model, images: np.ndarray, directory: str, step: int) ->
                                 np.concatenate([a[:n, None], rows, b[:n, None]], axis=1))
 
 
+def report_corrupt(corrupt: dict[str, str], reported: int, step: int, workdir: str) -> int:
+  """Where the corrupt files outnumber the `reported` ones: rewrites the workdir's full list and
+  prints one line above the progress bar. Returns the number reported now."""
+  if len(corrupt) <= reported:
+    return reported
+  path = os.path.join(workdir, CORRUPT_LIST)
+  temporary = f'{path}.tmp'
+  with open(temporary, 'w') as file:
+    file.writelines(f'{location}\t{reason}\n' for location, reason in corrupt.items())
+  os.replace(temporary, path)
+  location, reason = list(corrupt.items())[-1]
+  tqdm.tqdm.write(f'step {step}: {len(corrupt)} corrupt image(s) skipped so far, '
+                  f'{len(corrupt) - reported} new (latest: {location}: {reason}); all in {path}')
+  return len(corrupt)
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                        evaluator: evaluation.Evaluator | None = None,
                        description: str = 'train') -> tuple[Any, Any]:
@@ -104,30 +125,49 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   check_config(config, jax.device_count())
   prepare_workdir(workdir)
   is_chief = jax.process_index() == 0
-  # The data first: a missing dataset is reported before minutes of model initialisation.
-  batches = data.train_batches(config.data, config.model.image_size, config.train.batch_size,
-                               config.seed, jax.process_index(), jax.process_count())
-  with batches:
-    if config.train.fid_every > 0 and evaluator is None:
-      evaluator = evaluation.Evaluator(config)  # missing FID statistics fail before training
-    return _train(config, workdir, batches, evaluator, is_chief, description)
+  checkpointer = Checkpointer(workdir, keep=config.train.keep_checkpoints)
+  try:
+    _check_resume(checkpointer, config, workdir)  # a changed model fails before anything loads
+    # The data next: a missing dataset is reported before minutes of model initialisation.
+    batches = data.train_batches(config.data, config.model.image_size, config.train.batch_size,
+                                 config.seed, jax.process_index(), jax.process_count())
+    with batches:
+      if config.train.fid_every > 0 and evaluator is None:
+        evaluator = evaluation.Evaluator(config)  # missing FID statistics fail before training
+      return _train(config, workdir, batches, evaluator, checkpointer, is_chief, description)
+  finally:
+    checkpointer.wait()
+    checkpointer.close()
+
+
+def _check_resume(checkpointer: Checkpointer, config: ml_collections.ConfigDict,
+                  workdir: str) -> None:
+  """Refuses a checkpoint saved under other values of the fields it is bound to, and says once
+  which other settings differ from it."""
+  step = checkpointer.latest_step()
+  if step is None:
+    return
+  changes = config_changes(checkpointer.restore_meta(step)['config'], config)
+  check_resumable(changes, workdir, step)
+  changed = ', '.join(f'{field} {saved} -> {now}' for field, (saved, now) in changes.items())
+  tqdm.tqdm.write(f'Resuming from the checkpoint of step {step} in {workdir}'
+                  + (f'; changed since: {changed}.' if changed else '.'))
 
 
 def _train(config: ml_collections.ConfigDict, workdir: str, batches: Any,
-           evaluator: evaluation.Evaluator | None, is_chief: bool, description: str) -> tuple[Any, Any]:
+           evaluator: evaluation.Evaluator | None, checkpointer: Checkpointer,
+           is_chief: bool, description: str) -> tuple[Any, Any]:
   mesh = make_mesh()
   init_rng, step_rng = jax.random.split(jax.random.key(config.seed))
   total = _total_steps(config, batches.steps_per_epoch)
   ae_state, disc_state = jax.device_put(
       create_train_states(config, step_networks(config), init_rng, batches.steps_per_epoch, total),
       replicated(mesh))
-  checkpointer = Checkpointer(workdir, keep=config.train.keep_checkpoints)
   start = 0
   if checkpointer.latest_step() is not None:
     ae_state, disc_state, step_rng, meta = checkpointer.restore(ae_state, disc_state)
     batches.set_state(meta['data'])
     start = meta['step']
-    tqdm.tqdm.write(f'Resuming from the checkpoint of step {start} in {workdir}.')
   elif config.encoder_pretrain.steps > 0:
     ae_state = pretrain_encoder(config, ae_state, mesh, jax.random.fold_in(init_rng, 1),
                                 jax.process_index(), jax.process_count(), is_chief)
@@ -137,6 +177,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, batches: Any,
   writer = SummaryWriter(workdir) if is_chief else None
   model = Model.from_state(config, ae_state)
   fixed_images = None
+  reported_corrupt = batches.stats['corrupt']  # those of a resumed run were reported before
   history: list[tuple[int, Any]] = []
   last_time, last_step = time.perf_counter(), start
   progress = tqdm.tqdm(total=total, initial=start, desc=description, unit='step',
@@ -166,6 +207,8 @@ def _train(config: ml_collections.ConfigDict, workdir: str, batches: Any,
         last_time, last_step = now, step
         means = {k: float(np.mean([m[k] for _, m in host])) for k in host[-1][1]}
         progress.set_postfix({'img/s': f'{rate:.1f}', **{k: f'{v:.4g}' for k, v in means.items()}})
+        if is_chief:
+          reported_corrupt = report_corrupt(batches.corrupt_files, reported_corrupt, step, workdir)
         if writer:
           for name, value in means.items():
             writer.add_scalar(f'train/{name}', value, step)
@@ -188,8 +231,6 @@ def _train(config: ml_collections.ConfigDict, workdir: str, batches: Any,
         checkpointer.save(step, ae_state, disc_state, step_rng, batches.get_state(), config)
   finally:
     progress.close()
-    checkpointer.wait()
-    checkpointer.close()
     if writer:
       writer.close()
   return ae_state, disc_state

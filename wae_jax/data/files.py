@@ -25,6 +25,13 @@ def _common_directory(members: list[str]) -> str:
   return prefix if all(member.startswith(prefix) for member in members) else ''
 
 
+class EmptyFileError(OSError):
+  """A zero-byte image file: reported as an empty file, not as an unknown image format."""
+
+  def __str__(self) -> str:
+    return 'empty file'
+
+
 class ImageFiles:
   """Image files by relative name ('a/b.jpg', sorted), from a folder or a zip.
 
@@ -68,11 +75,15 @@ class ImageFiles:
     return os.path.join(self.path, self.names[index])
 
   def read(self, index: int) -> bytes:
-    """The bytes of one file."""
+    """The bytes of one file; EmptyFileError for a file of zero bytes."""
     if self.is_zip:
-      return self._open_zip().read(self._prefix + self.names[index])
-    with open(os.path.join(self.path, self.names[index]), 'rb') as file:
-      return file.read()
+      content = self._open_zip().read(self._prefix + self.names[index])
+    else:
+      with open(os.path.join(self.path, self.names[index]), 'rb') as file:
+        content = file.read()
+    if not content:
+      raise EmptyFileError()
+    return content
 
   def _open_zip(self) -> zipfile.ZipFile:
     if self._zip is None:

@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image
 
 from wae_jax.data.errors import DataError
+from wae_jax.data.files import EmptyFileError
 from wae_jax.data.preprocess import REFERENCE_WIDTH, RESAMPLE_NAME, Preprocess, preprocess_into
 from wae_jax.data.sources import Source, open_source
 
@@ -38,6 +39,15 @@ DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.Decompression
                  zipfile.BadZipFile, zlib.error)
 # Corrupt files named in one warning; the count is always complete.
 MAX_NAMED_IN_WARNING = 20
+
+
+def describe_decode_error(error: Exception) -> str:
+  """Why a file could not be decoded, in a few words."""
+  if isinstance(error, EmptyFileError):
+    return str(error)
+  if isinstance(error, Image.UnidentifiedImageError):  # its message names an in-memory buffer
+    return 'not an image format PIL can read'
+  return f'{type(error).__name__}: {error}'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,7 +114,7 @@ class Decoder:
     try:
       flags = preprocess_into(self.source.open(index), self.spec, out, flip)
     except DECODE_ERRORS as error:
-      decoded.corrupt.append((self.source.location(index), f'{type(error).__name__}: {error}'))
+      decoded.corrupt.append((self.source.location(index), describe_decode_error(error)))
       return False
     decoded.upscaled += flags.upscaled
     decoded.crop_clipped += flags.crop_clipped
@@ -248,9 +258,11 @@ def _preprocess_for(source: Source, data_config, image_size: int) -> Preprocess:
 class BatchIterator:
   """Endless training batches of this host, float32 [global_batch_size // process_count, H, W, 3] in [0, 1].
 
-  Epochs are shuffled by (seed, epoch) and drop the remainder. `get_state()` is the position
-  (JSON-serialisable, for the checkpoint); `set_state` resumes at exactly the next batch an
-  uninterrupted iterator would give. Close it (or use `with`) to stop the worker processes.
+  Epochs are shuffled by (seed, epoch) and drop the remainder. `get_state()` is the position and
+  the counts so far (JSON-serialisable, for the checkpoint); `set_state` resumes at exactly the
+  next batch an uninterrupted iterator would give, with the counts and the corrupt files it had
+  met. Corrupt files are skipped and collected in `corrupt_files`; the caller reports them.
+  Close it (or use `with`) to stop the worker processes.
   """
 
   def __init__(self, source: Source, spec: Preprocess, global_batch_size: int, seed: int,
@@ -272,8 +284,7 @@ class BatchIterator:
     self._depth = data_config.prefetch
     self._chunks = data_config.workers
     self._workers = _Workers(source, spec, data_config.workers)
-    self._epoch_corrupt: dict[str, str] = {}
-    self._corrupt_files: set[str] = set()
+    self._corrupt: dict[str, str] = {}
     self._counts = {'upscaled': 0, 'crop_clipped': 0}
     self._start(0, 0)
 
@@ -296,25 +307,27 @@ class BatchIterator:
     (epoch, step), decoded = next(self._prefetcher)
     _check_strict(decoded, self._strict)
     for part in decoded:
-      self._epoch_corrupt.update(part.corrupt)
-      self._corrupt_files.update(location for location, _ in part.corrupt)
+      self._corrupt.update(part.corrupt)
       self._counts['upscaled'] += part.upscaled
       self._counts['crop_clipped'] += part.crop_clipped
     self._epoch, self._step = (epoch, step + 1) if step + 1 < self.steps_per_epoch else (epoch + 1, 0)
-    if self._step == 0 and self._epoch_corrupt:
-      _warn_corrupt(self._epoch_corrupt, f'epoch {epoch} ({self.source.origin})')
-      self._epoch_corrupt = {}
     return _to_float([part.images for part in decoded])
 
   @property
   def stats(self) -> dict[str, int]:
     """Counters for the metrics: distinct corrupt files met so far, images upscaled / crop-clipped."""
-    return {'corrupt': len(self._corrupt_files), **self._counts}
+    return {'corrupt': len(self._corrupt), **self._counts}
+
+  @property
+  def corrupt_files(self) -> dict[str, str]:
+    """{location: why it could not be decoded} of every corrupt file met so far, in order met."""
+    return dict(self._corrupt)
 
   def get_state(self) -> dict:
-    """Position of the next batch, with what it is only valid for."""
+    """Position of the next batch, with what it is only valid for, and the counts so far."""
     return {'epoch': self._epoch, 'step': self._step, 'seed': self.seed,
-            'num_images': len(self.source), 'global_batch_size': self.global_batch_size}
+            'num_images': len(self.source), 'global_batch_size': self.global_batch_size,
+            'corrupt': dict(self._corrupt), 'counts': dict(self._counts)}
 
   def set_state(self, state: dict) -> None:
     """Continues from `state` (from `get_state`): the next batch is the one that followed it."""
@@ -325,6 +338,8 @@ class BatchIterator:
                       f'({", ".join(f"{k}: saved {s}, now {n}" for k, (s, n) in mismatched.items())}); '
                       'resume with the same data, seed and batch size')
     self._prefetcher.cancel()
+    self._corrupt = dict(state.get('corrupt', {}))  # absent in checkpoints of older versions
+    self._counts.update(state.get('counts', {}))
     self._start(int(state['epoch']), int(state['step']))
 
   def close(self) -> None:
