@@ -6,6 +6,7 @@
   python launch.py --config=configs/wae_resnet.py --mode=stats          # CelebA FID statistics
   python launch.py --config=configs/wae_resnet.py --workdir=... --mode=eval
   python launch.py --mode=compare --compare=workdirs/vae,workdirs/wae --output=tables.md
+  python launch.py --mode=study --config=configs/study_thesis.py:cpu --workdir=studies/cpu
 
 Everything this calls is importable (wae_jax.train.train_and_evaluate, wae_jax.load, ...).
 """
