@@ -23,7 +23,7 @@ def base_config() -> ml_collections.ConfigDict:
   config.model.width = 1.0
 
   config.objective = ml_collections.ConfigDict()
-  config.objective.name = 'wae_gan'  # vae | wae_gan | wae_mmd (see wae_jax.losses)
+  config.objective.name = 'wae_gan'  # vae | wae_gan | wae_mmd: a module of wae_jax/objectives/
   config.objective.sigma_z = 1.414  # prior N(0, sigma_z^2 I); thesis: 1.414 for WAEs, 1 for VAEs
   config.objective.cost_scale = 0.05  # c(x, y) = cost_scale * ||x - y||^2 (WAE paper: 0.05)
   config.objective.penalty_weight = 1.0  # lambda; WAE paper on CelebA: 1 (GAN), 100 (MMD)

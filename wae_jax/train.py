@@ -16,7 +16,7 @@ import numpy as np
 import tqdm
 from tensorboardX import SummaryWriter
 
-from wae_jax import data, evaluation, figures, losses
+from wae_jax import data, evaluation, figures, objectives
 from wae_jax.api import Model
 from wae_jax.checkpoint import Checkpointer
 from wae_jax.errors import ConfigError, UserError, WorkdirError
@@ -35,15 +35,11 @@ class NonFiniteLossError(UserError):
 def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
   """Raises ConfigError for settings that cannot train, before anything is compiled."""
   build(config.model, config.dtype)  # unknown model, dtype or unreachable image size
-  if config.objective.name not in losses.OBJECTIVES:
-    raise ConfigError(f'unknown objective {config.objective.name!r}: config.objective.name must '
-                      f'be one of {", ".join(sorted(losses.OBJECTIVES))}')
   batch = config.train.batch_size
   if batch <= 0 or batch % num_devices:
     raise ConfigError(f'config.train.batch_size={batch} is not divisible by the {num_devices} '
                       f'devices: use a multiple of {num_devices}')
-  if config.objective.name == 'wae_mmd' and batch < 2:
-    raise ConfigError('WAE-MMD needs config.train.batch_size >= 2 (the estimator uses pairs)')
+  objectives.check(config.objective, config.model, batch)  # name, model's code, batch size
 
 
 def prepare_workdir(workdir: str) -> None:

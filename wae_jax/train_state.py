@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import optax
 from flax.training import train_state
 
-from wae_jax import losses
+from wae_jax import objectives
 from wae_jax.models import Networks
 
 
@@ -18,7 +18,8 @@ class TrainState(train_state.TrainState):
 
 def create_train_states(config: Any, networks: Networks, rng: jax.Array
                         ) -> tuple[TrainState, TrainState | None]:
-  """Initial auto-encoder state and, for WAE-GAN, discriminator state (else None)."""
+  """Initial auto-encoder state and, where the objective trains a latent critic, the
+  discriminator's state (else None)."""
   size, latent = config.model.image_size, config.model.latent_dim
   ae_rng, disc_rng = jax.random.split(rng)
   images = jnp.zeros((1, size, size, 3), jnp.float32)
@@ -28,7 +29,7 @@ def create_train_states(config: Any, networks: Networks, rng: jax.Array
       apply_fn=networks.autoencoder.apply, params=variables['params'],
       batch_stats=variables.get('batch_stats', {}),
       tx=optax.adam(config.optim.learning_rate, b1=config.optim.beta1))
-  if not losses.OBJECTIVES[config.objective.name][1]:
+  if objectives.get(config.objective.name).critic is None:
     return ae_state, None
   disc_params = jax.jit(networks.discriminator.init)(disc_rng, noise)['params']
   disc_state = TrainState.create(
