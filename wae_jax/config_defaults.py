@@ -35,7 +35,7 @@ def base_config() -> ml_collections.ConfigDict:
   config.model.width = 1.0
 
   config.objective = ml_collections.ConfigDict()
-  config.objective.name = 'wae_gan'  # vae | wae_gan | wae_mmd (see wae_jax.losses)
+  config.objective.name = 'wae_gan'  # vae | wae_gan | wae_mmd: a module of wae_jax/objectives/
   config.objective.sigma_z = 1.414  # prior N(0, sigma_z^2 I); thesis: 1.414 for WAEs, 1 for VAEs
   # c(x, y) = cost_scale * ||x - y||^2 over pixels in [0, 1] (the thesis; WAE paper: 0.05).
   # The official WAE code computes 0.05 * ||x - y||^2 on pixels in [-1, 1], where every

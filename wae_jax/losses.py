@@ -1,11 +1,10 @@
-"""Objectives: reconstruction cost, VAE (negative ELBO), WAE-GAN and WAE-MMD.
+"""The terms objectives are made of: reconstruction cost, KL, IMQ MMD and the WAE-GAN terms.
 
-All losses are means over the batch. Inside the sharded train step the batch axis is split
-over devices named 'batch'; `mmd_penalty` gathers the codes of all devices first, because the
-unbiased MMD estimator is a U-statistic over pairs of the whole batch, not a per-example mean.
+Each objective (`wae_jax.objectives`) combines them into means over the batch. Inside the
+sharded train step the batch axis is split over devices named 'batch'; `mmd_penalty` gathers
+the codes of all devices first, because the unbiased MMD estimator is a U-statistic over pairs
+of the whole batch, not a per-example mean.
 """
-
-from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -74,33 +73,3 @@ def discriminator_loss(logits_prior: jax.Array, logits_codes: jax.Array, weight:
 def wae_gan_penalty(logits_codes: jax.Array, weight: float) -> jax.Array:
   """The auto-encoder's adversarial term: -lambda log D(z_q), averaged."""
   return -weight * jnp.mean(jax.nn.log_sigmoid(logits_codes))
-
-
-def vae_loss(x, reconstruction, codes, *, config, **_) -> tuple[jax.Array, dict]:
-  """Negative ELBO: Gaussian decoder (scaled squared error) + analytic KL to the prior."""
-  cost = jnp.mean(reconstruction_cost(x, reconstruction, config.cost_scale))
-  kl = jnp.mean(gaussian_kl(codes['mean'], codes['log_var'], config.sigma_z))
-  return cost + kl, {'reconstruction': cost, 'kl': kl}
-
-
-def wae_gan_loss(x, reconstruction, codes, *, config, critic, **_) -> tuple[jax.Array, dict]:
-  """c(x, G(z_q)) - lambda log D(z_q): the auto-encoder's side of WAE-GAN."""
-  cost = jnp.mean(reconstruction_cost(x, reconstruction, config.cost_scale))
-  penalty = wae_gan_penalty(critic(codes['z']), config.penalty_weight)
-  return cost + penalty, {'reconstruction': cost, 'penalty': penalty}
-
-
-def wae_mmd_loss(x, reconstruction, codes, *, config, z_prior, axis_name=None, **_
-                 ) -> tuple[jax.Array, dict]:
-  """c(x, G(z_q)) + lambda MMD_k(Q_Z, P_Z) with the IMQ kernel."""
-  cost = jnp.mean(reconstruction_cost(x, reconstruction, config.cost_scale))
-  mmd = mmd_penalty(codes['z'], z_prior, config.sigma_z, axis_name)
-  return cost + config.penalty_weight * mmd, {'reconstruction': cost, 'mmd': mmd}
-
-
-# objective name -> (auto-encoder loss, whether a latent discriminator is trained)
-OBJECTIVES: dict[str, tuple[Callable, bool]] = {
-    'vae': (vae_loss, False),
-    'wae_gan': (wae_gan_loss, True),
-    'wae_mmd': (wae_mmd_loss, False),
-}

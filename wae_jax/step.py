@@ -5,10 +5,11 @@ under `jax.jit`): each device holds a slice of the global batch, BatchNorm stati
 MMD are computed over the whole global batch with collectives, and gradients are averaged over
 devices, so one step gives the same result on any number of devices.
 
-Order within a step (the seed's Algorithm 2): encode the batch once; update the discriminator
-on these codes and fresh prior samples; then update the auto-encoder against the updated
-discriminator, back-propagating through the same forward pass (`jax.vjp`), so the encoder runs
-once per step.
+Order within a step (the seed's Algorithm 2): encode the batch once; where the objective
+declares a latent critic, update it on these codes and fresh prior samples; then update the
+auto-encoder against the updated critic, back-propagating through the same forward pass
+(`jax.vjp`), so the encoder runs once per step. What is computed is what the objective
+(`wae_jax.objectives`) declares.
 """
 
 import functools
@@ -19,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from wae_jax import losses
+from wae_jax import objectives
 from wae_jax.models import DTYPES, Networks, build
 from wae_jax.train_state import TrainState
 
@@ -38,31 +39,26 @@ def global_normal(rng: jax.Array, local_size: int, dim: int) -> jax.Array:
   return jax.lax.dynamic_slice_in_dim(draw, index * local_size, local_size)
 
 
-def _discriminator_update(state: TrainState, z_codes: jax.Array, z_prior: jax.Array,
-                          weight: float) -> tuple[TrainState, dict]:
+def _critic_update(state: TrainState, critic: objectives.LatentCritic, objective_config: Any,
+                   z_codes: jax.Array, z_prior: jax.Array) -> tuple[TrainState, dict]:
   def loss_fn(params):
     logits = state.apply_fn({'params': params}, jnp.concatenate([z_prior, z_codes]))
     logits_prior, logits_codes = jnp.split(logits, 2)
-    return losses.discriminator_loss(logits_prior, logits_codes, weight), (
-        logits_prior, logits_codes)
+    return critic.loss(logits_prior, logits_codes, objective_config)
 
-  (loss, (logits_prior, logits_codes)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
-      state.params)
+  (loss, parts), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
   grads = jax.lax.pmean(grads, AXIS)
-  metrics = {'disc_loss': loss, 'disc_prior_prob': jnp.mean(jax.nn.sigmoid(logits_prior)),
-             'disc_codes_prob': jnp.mean(jax.nn.sigmoid(logits_codes))}
-  return state.apply_gradients(grads=grads), metrics
+  return state.apply_gradients(grads=grads), {'disc_loss': loss, **parts}
 
 
 def _device_step(ae_state: TrainState, disc_state: TrainState | None, images: jax.Array,
                  rng: jax.Array, *, config: Any, dtype: Any) -> tuple:
-  objective = config.objective
-  loss_fn, _ = losses.OBJECTIVES[objective.name]
+  objective = objectives.get(config.objective.name)
   rng = jax.random.fold_in(rng, ae_state.step)
   noise_rng, prior_rng = jax.random.split(rng)
   batch, latent = images.shape[0], config.model.latent_dim
   noise = global_normal(noise_rng, batch, latent)
-  z_prior = objective.sigma_z * global_normal(prior_rng, batch, latent)
+  z_prior = config.objective.sigma_z * global_normal(prior_rng, batch, latent)
 
   def forward(params):
     (codes, reconstruction), updates = ae_state.apply_fn(
@@ -73,17 +69,18 @@ def _device_step(ae_state: TrainState, disc_state: TrainState | None, images: ja
   outputs, pullback, batch_stats = jax.vjp(forward, ae_state.params, has_aux=True)
   metrics = {}
   critic = None
-  if disc_state is not None:
-    disc_state, metrics = _discriminator_update(
-        disc_state, jax.lax.stop_gradient(outputs[0]['z']), z_prior, objective.penalty_weight)
+  if objective.critic is not None:
+    disc_state, metrics = _critic_update(disc_state, objective.critic, config.objective,
+                                         jax.lax.stop_gradient(outputs[0]['z']), z_prior)
     critic = functools.partial(disc_state.apply_fn, {'params': disc_state.params})
 
-  def objective_fn(outputs):
-    codes, reconstruction = outputs
-    return loss_fn(images, reconstruction, codes, config=objective, critic=critic,
-                   z_prior=z_prior, axis_name=AXIS)
+  def autoencoder_loss(outputs):
+    codes, reconstructions = outputs
+    inputs = objectives.LossInputs(images=images, reconstructions=reconstructions, codes=codes,
+                                   prior_samples=z_prior, critic=critic, axis_name=AXIS)
+    return objective.autoencoder_loss(inputs, config.objective)
 
-  (loss, parts), cotangent = jax.value_and_grad(objective_fn, has_aux=True)(outputs)
+  (loss, parts), cotangent = jax.value_and_grad(autoencoder_loss, has_aux=True)(outputs)
   (grads,) = pullback(cotangent)
   grads = jax.lax.pmean(grads, AXIS)
   ae_state = ae_state.apply_gradients(grads=grads, batch_stats=batch_stats)

@@ -16,7 +16,7 @@ import numpy as np
 import tqdm
 from tensorboardX import SummaryWriter
 
-from wae_jax import data, evaluation, figures, losses, schedules
+from wae_jax import data, evaluation, figures, objectives, schedules
 from wae_jax.api import Model
 from wae_jax.checkpoint import Checkpointer, check_resumable, config_changes
 from wae_jax.errors import ConfigError, UserError, WorkdirError
@@ -38,9 +38,6 @@ class NonFiniteLossError(UserError):
 def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
   """Raises ConfigError for settings that cannot train, before anything is compiled."""
   build(config.model, config.dtype)  # unknown model, dtype or unreachable image size
-  if config.objective.name not in losses.OBJECTIVES:
-    raise ConfigError(f'unknown objective {config.objective.name!r}: config.objective.name must '
-                      f'be one of {", ".join(sorted(losses.OBJECTIVES))}')
   batch = config.train.batch_size
   if batch <= 0:
     raise ConfigError(f'config.train.batch_size={batch}: the batch size must be positive '
@@ -49,8 +46,7 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
     raise ConfigError(f'config.train.batch_size={batch} is not divisible by the {num_devices} '
                       f'devices: use a multiple of {num_devices}')
   schedules.check_schedule(config.optim.schedule)
-  if config.objective.name == 'wae_mmd' and batch < 2:
-    raise ConfigError('WAE-MMD needs config.train.batch_size >= 2 (the estimator uses pairs)')
+  objectives.check(config.objective, config.model, batch)  # name, model's code, batch size
 
 
 def prepare_workdir(workdir: str) -> None:

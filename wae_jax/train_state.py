@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import optax
 from flax.training import train_state
 
-from wae_jax import losses, schedules
+from wae_jax import objectives, schedules
 from wae_jax.models import Networks
 
 
@@ -18,7 +18,8 @@ class TrainState(train_state.TrainState):
 
 def create_train_states(config: Any, networks: Networks, rng: jax.Array, steps_per_epoch: int = 1,
                         total_steps: int = 1) -> tuple[TrainState, TrainState | None]:
-  """Initial auto-encoder state and, for WAE-GAN, discriminator state (else None).
+  """Initial auto-encoder state and, where the objective trains a latent critic, the
+  discriminator's state (else None).
 
   The run's length (`steps_per_epoch`, `total_steps`) only matters for a learning-rate schedule
   (`config.optim.schedule`); the states' structure does not depend on it."""
@@ -34,7 +35,7 @@ def create_train_states(config: Any, networks: Networks, rng: jax.Array, steps_p
       apply_fn=networks.autoencoder.apply, params=variables['params'],
       batch_stats=variables.get('batch_stats', {}),
       tx=optax.adam(rate(config.optim.learning_rate), b1=config.optim.beta1))
-  if not losses.OBJECTIVES[config.objective.name][1]:
+  if objectives.get(config.objective.name).critic is None:
     return ae_state, None
   disc_params = jax.jit(networks.discriminator.init)(disc_rng, noise)['params']
   disc_state = TrainState.create(

@@ -10,13 +10,13 @@ from wae_jax.fid import inception
 from wae_jax.fid import weights
 from wae_jax.fid.errors import FIDError
 
-# On CPU the network runs on at most this many images at a time, which keeps its memory small
-# at no cost in speed (8 to 32 run alike on 2 cores); accelerators take the whole batch.
+# On CPU the network runs on at most this many images at a time, which keeps its memory small;
+# larger chunks measured no faster (benchmarks/fid_features.py). Accelerators take the whole batch.
 CPU_CHUNK = 8
 
 # XLA:CPU hands dot products (the network's 1x1 convolutions among them) to YNNPACK with this
-# option: 1.9x the images/s of the default on a 2-core Xeon, features unchanged to 1e-5
-# (benchmarks/fid_features.py, tests/test_fid_features.py). Given to this jit only: the same
+# option, which is faster on CPU (benchmarks/fid_features.py; numbers in the README) with the
+# features unchanged to 1e-5 (tests/test_fid_features.py). Given to this jit only: the same
 # option slows the training step's backward pass.
 CPU_COMPILER_OPTIONS = {'xla_cpu_experimental_ynn_fusion_type': 'LIBRARY_FUSION_TYPE_DOT'}
 

@@ -1,13 +1,13 @@
 """Model zoo: the thesis's four architectures, found by name.
 
 `build(model_config, dtype, axis_name)` returns `Networks(autoencoder, discriminator)`. The
-architectures (thesis Chapter 4) are registered in `ARCHITECTURES`; the objective (VAE,
-WAE-GAN, WAE-MMD) is chosen separately in `wae_jax.losses`.
+architectures (thesis Chapter 4) are registered in `ARCHITECTURES`, each with the kind of code
+its encoder gives; the objective (VAE, WAE-GAN, WAE-MMD) is chosen separately in
+`wae_jax.objectives`, which checks that it fits the architecture's code.
 """
 
 import dataclasses
-import functools
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import flax.linen as nn
 import jax
@@ -67,13 +67,13 @@ def _wae_decoder(cfg, dtype, axis_name):
                      axis_name=axis_name, dtype=dtype)
 
 
-def _vae_encoder(cfg, dtype, axis_name, gaussian=True):
+def _vae_encoder(cfg, dtype, axis_name, gaussian):
   return ConvEncoder(_scaled((32, 64, 128, 256, 512), cfg.width), kernel_size=3,
                      activation='leaky_relu', latent_dim=cfg.latent_dim, hidden_units=2048,
                      hidden_activation='selu', gaussian=gaussian, axis_name=axis_name, dtype=dtype)
 
 
-def _wae_encoder(cfg, dtype, axis_name, gaussian=False):
+def _wae_encoder(cfg, dtype, axis_name, gaussian):
   return ConvEncoder(_scaled((128, 256, 512, 1024, 2048), cfg.width), kernel_size=5,
                      activation='relu', latent_dim=cfg.latent_dim, gaussian=gaussian,
                      axis_name=axis_name, dtype=dtype)
@@ -86,12 +86,25 @@ def _resnet_encoder(cfg, dtype, axis_name, gaussian):
                        gaussian=gaussian, axis_name=axis_name, dtype=dtype)
 
 
-# name -> (encoder factory, decoder factory). Gaussian (VAE) encoders get two heads.
-ARCHITECTURES: dict[str, tuple[Callable, Callable]] = {
-    'vae': (functools.partial(_vae_encoder, gaussian=True), _vae_decoder),
-    'vae_resnet': (functools.partial(_resnet_encoder, gaussian=True), _vae_decoder),
-    'wae': (functools.partial(_wae_encoder, gaussian=False), _wae_decoder),
-    'wae_resnet': (functools.partial(_resnet_encoder, gaussian=False), _wae_decoder),
+# What an encoder gives: a point code z (WAE), or a Gaussian's mean and log-variance from which
+# z is sampled (VAE).
+Code = Literal['point', 'gaussian']
+
+
+@dataclasses.dataclass(frozen=True)
+class Architecture:
+  """An encoder factory (config, dtype, axis_name, gaussian), a decoder factory (config, dtype,
+  axis_name) and the code the encoder gives (a Gaussian code gets two heads)."""
+  encoder: Callable[..., nn.Module]
+  decoder: Callable[..., nn.Module]
+  code: Code
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    'vae': Architecture(_vae_encoder, _vae_decoder, 'gaussian'),
+    'vae_resnet': Architecture(_resnet_encoder, _vae_decoder, 'gaussian'),
+    'wae': Architecture(_wae_encoder, _wae_decoder, 'point'),
+    'wae_resnet': Architecture(_resnet_encoder, _wae_decoder, 'point'),
 }
 
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
@@ -112,16 +125,17 @@ def build(model_config: Any, dtype: str = 'float32', axis_name: str | None = Non
     num_upsamplings(model_config.image_size)
   except ValueError as e:
     raise ConfigError(f'config.model.image_size: {e}') from None
-  make_encoder, make_decoder = ARCHITECTURES[model_config.name]
+  architecture = ARCHITECTURES[model_config.name]
   compute = DTYPES[dtype]
-  encoder = make_encoder(model_config, compute, axis_name)
+  encoder = architecture.encoder(model_config, compute, axis_name,
+                                 gaussian=architecture.code == 'gaussian')
   if model_config.image_size < encoder.MIN_IMAGE_SIZE:
     raise ConfigError(f'config.model.image_size={model_config.image_size} is too small for the '
                       f'{model_config.name} encoder: use at least {encoder.MIN_IMAGE_SIZE}')
-  autoencoder = AutoEncoder(encoder, make_decoder(model_config, compute, axis_name))
+  autoencoder = AutoEncoder(encoder, architecture.decoder(model_config, compute, axis_name))
   return Networks(autoencoder, LatentDiscriminator(dtype=compute))
 
 
-def is_gaussian(model_config: Any) -> bool:
-  """True for the VAE architectures (encoder with mean and log-variance heads)."""
-  return model_config.name.startswith('vae')
+def code_of(model_name: str) -> Code:
+  """The code the named architecture's encoder gives: 'point' or 'gaussian'."""
+  return ARCHITECTURES[model_name].code

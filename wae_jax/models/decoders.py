@@ -7,7 +7,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from wae_jax.models.blocks import ACTIVATIONS, ConvUnit, Dtype, TransposedConv, batch_norm
+from wae_jax.gemm_conv import TransposedConv
+from wae_jax.models.blocks import ACTIVATIONS, ConvUnit, Dtype, batch_norm
 
 
 def num_upsamplings(image_size: int) -> int:

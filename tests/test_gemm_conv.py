@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from wae_jax.models.blocks import TransposedConv, matmul_conv
+from wae_jax.gemm_conv import TransposedConv, matmul_conv
 
 CASES = [(3, 1), (3, 2), (5, 2), (4, 2), (5, 3), (1, 2)]
 

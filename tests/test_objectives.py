@@ -1,0 +1,124 @@
+"""The objective contract: declared fields, the model check, the losses, a new objective as one file."""
+
+import dataclasses
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from wae_jax import losses, objectives
+from wae_jax import step as step_lib
+from wae_jax.config_defaults import base_config
+from wae_jax.errors import ConfigError
+from wae_jax.train import check_config
+from wae_jax.train_state import create_train_states
+
+
+def config_for(model, objective, batch_size=8):
+  config = base_config()
+  config.model.name, config.objective.name = model, objective
+  config.model.image_size, config.model.width, config.model.latent_dim = 32, 1 / 16, 8
+  config.train.batch_size = batch_size
+  return config
+
+
+def test_each_module_declares_the_objective_of_its_name():
+  assert objectives.names() == ['vae', 'wae_gan', 'wae_mmd']
+  for name in objectives.names():
+    objective = objectives.get(name)
+    assert objective.name == name and objective.needs in objectives.CODE_WORDS
+  assert objectives.get('wae_gan').critic is not None
+  assert objectives.get('vae').critic is None and objectives.get('wae_mmd').critic is None
+
+
+def test_vae_objective_on_a_point_encoder_is_a_one_line_error():
+  with pytest.raises(ConfigError) as error:
+    check_config(config_for('wae', 'vae'), num_devices=1)
+  message = str(error.value)
+  assert '\n' not in message
+  assert message == ("config.objective.name='vae' needs a Gaussian code (mean and log-variance) "
+                     "but config.model.name='wae' gives a point code: use model vae or vae_resnet, "
+                     "or objective wae_gan or wae_mmd")
+  check_config(config_for('wae_resnet', 'wae_gan'), num_devices=1)
+  check_config(config_for('vae_resnet', 'vae'), num_devices=1)
+  check_config(config_for('vae', 'wae_mmd'), num_devices=1)  # a Gaussian code has a z too
+
+
+def test_unknown_objective_and_small_batch_are_config_errors():
+  with pytest.raises(ConfigError, match='wae_sinkhorn.*one of vae, wae_gan, wae_mmd'):
+    check_config(config_for('wae', 'wae_sinkhorn'), num_devices=1)
+  with pytest.raises(ConfigError, match='wae_mmd needs config.train.batch_size >= 2'):
+    check_config(config_for('wae', 'wae_mmd', batch_size=1), num_devices=1)
+  check_config(config_for('wae', 'wae_gan', batch_size=1), num_devices=1)
+
+
+def loss_inputs(critic=None):
+  rng = np.random.default_rng(0)
+  images, reconstructions = (rng.uniform(size=(4, 2, 2, 3)).astype(np.float32) for _ in range(2))
+  mean, log_var, z, prior = (rng.normal(size=(4, 3)).astype(np.float32) for _ in range(4))
+  inputs = objectives.LossInputs(
+      images=jnp.asarray(images), reconstructions=jnp.asarray(reconstructions),
+      codes={'mean': jnp.asarray(mean), 'log_var': jnp.asarray(log_var), 'z': jnp.asarray(z)},
+      prior_samples=jnp.asarray(prior), critic=critic, axis_name=step_lib.AXIS)
+  cost = 0.05 * np.mean(np.sum((images - reconstructions).reshape(4, -1) ** 2, axis=1))
+  return inputs, cost
+
+
+def test_autoencoder_losses_add_their_terms_to_the_reconstruction_cost():
+  config = base_config().objective
+  config.cost_scale, config.sigma_z, config.penalty_weight = 0.05, 1.5, 3.0
+  inputs, cost = loss_inputs(critic=lambda z: jnp.sum(z, axis=-1, keepdims=True))
+  loss, parts = objectives.get('vae').autoencoder_loss(inputs, config)
+  mean, log_var = (np.asarray(inputs.codes[k], np.float64) for k in ('mean', 'log_var'))
+  kl = np.mean(np.sum(np.log(1.5) - log_var / 2 + (np.exp(log_var) + mean ** 2) / 4.5 - 0.5, -1))
+  assert float(parts['reconstruction']) == pytest.approx(cost, rel=1e-5)
+  assert float(loss) == pytest.approx(cost + kl, rel=1e-5)
+
+  loss, parts = objectives.get('wae_gan').autoencoder_loss(inputs, config)
+  logits = np.sum(np.asarray(inputs.codes['z'], np.float64), axis=-1)
+  penalty = -3.0 * np.mean(np.log(1 / (1 + np.exp(-logits))))
+  assert float(parts['penalty']) == pytest.approx(penalty, rel=1e-5)
+  assert float(loss) == pytest.approx(cost + penalty, rel=1e-5)
+
+  # Outside a sharded step there is no device axis to gather over.
+  inputs = dataclasses.replace(inputs, axis_name=None)
+  loss, parts = objectives.get('wae_mmd').autoencoder_loss(inputs, config)
+  mmd = float(losses.mmd_imq(inputs.codes['z'], inputs.prior_samples, 1.5))
+  assert float(parts['mmd']) == mmd and mmd != 0.0
+  assert float(loss) == pytest.approx(cost + 3.0 * mmd, rel=1e-5)
+
+
+NEW_OBJECTIVE = '''
+"""A test objective: reconstruction cost plus the codes' mean square, no critic."""
+import jax.numpy as jnp
+from wae_jax import losses
+from wae_jax.objectives import Objective
+
+
+def autoencoder_loss(inputs, config):
+  cost = jnp.mean(losses.reconstruction_cost(inputs.images, inputs.reconstructions, config.cost_scale))
+  shrink = jnp.mean(inputs.codes['z'] ** 2)
+  return cost + shrink, {'reconstruction': cost, 'shrink': shrink}
+
+
+OBJECTIVE = Objective(name='latent_shrink', needs='point', autoencoder_loss=autoencoder_loss)
+'''
+
+
+def test_a_new_objective_is_one_file(tmp_path, monkeypatch):
+  (tmp_path / 'latent_shrink.py').write_text(NEW_OBJECTIVE)
+  monkeypatch.setattr(objectives, '__path__', [*objectives.__path__, str(tmp_path)])
+  monkeypatch.delitem(sys.modules, 'wae_jax.objectives.latent_shrink', raising=False)
+  assert 'latent_shrink' in objectives.names()
+  config = config_for('wae', 'latent_shrink')
+  check_config(config, num_devices=1)
+  mesh = step_lib.make_mesh(jax.devices()[:1])
+  states = create_train_states(config, step_lib.step_networks(config), jax.random.key(0))
+  assert states[1] is None  # no critic declared, no discriminator trained
+  images = jax.ShapeDtypeStruct((4, 32, 32, 3), jnp.float32)
+  _, _, metrics = jax.eval_shape(step_lib.make_train_step(config, mesh), *states, images,
+                                 jax.random.key(1))
+  assert sorted(metrics) == ['loss', 'reconstruction', 'shrink']
+  monkeypatch.delitem(sys.modules, 'wae_jax.objectives.latent_shrink')

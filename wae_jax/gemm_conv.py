@@ -1,0 +1,175 @@
+"""Convolutions as matrix products: im2col / col2im with custom VJPs, a layer under the models.
+
+`matmul_conv` is a drop-in `conv_general_dilated` for `nn.Conv` and `TransposedConv` a drop-in
+`nn.ConvTranspose(padding='SAME')`: same parameters, same values, same gradients (tested in
+tests/test_gemm_conv.py). Both compute forward and backward as one matrix product plus
+patch extraction (`extract_patches`, im2col) or overlap-add (`add_patches`, col2im), instead
+of the dilated-input convolutions XLA emits for strided backward passes and transposed
+convolutions. The speed they buy is measured by benchmarks/train_step.py (README, Benchmarks).
+"""
+
+import functools
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def matmul_conv(lhs: jax.Array, rhs: jax.Array, window_strides: Sequence[int], padding: Any,
+                *, precision: Any = None, **trivial: Any) -> jax.Array:
+  """`lax.conv_general_dilated` of NHWC input with an HWIO kernel, as `nn.Conv` calls it,
+  computed as im2col (`extract_patches`) and one matrix product.
+
+  Same values and parameters. XLA's CPU backward of a strided convolution computes the input
+  gradient as a dilated-input convolution (as slow as its transposed convolution) and the
+  weight gradient after transposing the activations; here both gradients are plain GEMMs plus
+  col2im (`add_patches`). `trivial` holds `nn.Conv`'s dimension numbers and unit dilations,
+  which this form assumes.
+  """
+  del trivial
+  k_y, k_x = rhs.shape[:2]
+  if k_y != k_x or window_strides[0] != window_strides[1]:
+    raise ValueError('matmul_conv needs a square kernel and equal strides')
+  if isinstance(padding, str):
+    padding = jax.lax.padtype_to_pads(lhs.shape[1:3], rhs.shape[:2], window_strides, padding)
+  (top, bottom), (left, right) = padding
+  if top != left:
+    raise ValueError('matmul_conv needs the same padding before rows and columns')
+  s = window_strides[0]
+  out_h = (lhs.shape[1] + top + bottom - k_y) // s + 1
+  out_w = (lhs.shape[2] + left + right - k_x) // s + 1
+  patches = extract_patches(lhs, k_y, s, top, out_h, out_w)
+  return jnp.einsum('nhwyxi,yxio->nhwo', patches, rhs, precision=precision)
+
+
+def _padding_low(kernel_size: int, strides: int) -> int:
+  """Padding before the dilated input in `lax.conv_transpose(padding='SAME')`."""
+  if strides > kernel_size - 1:
+    return kernel_size - 1
+  return int(np.ceil((kernel_size + strides - 2) / 2))
+
+
+def _phase_terms(kernel_size: int, strides: int, pad: int) -> list[list[tuple[int, int]]]:
+  """For each output phase r, the taps t that reach it and the patch offset d they come from.
+
+  Patch i, tap t lands on pixel o = s*i + t - pad; writing o = s*j + r, output j of phase r
+  sums, over the taps t with (r + pad - t) divisible by s, patch j + d, d = (r + pad - t) / s.
+  """
+  return [[(t, (r + pad - t) // strides) for t in range(kernel_size)
+           if (r + pad - t) % strides == 0] for r in range(strides)]
+
+
+def _extract(x: jax.Array, kernel_size: int, strides: int, pad: int, out_h: int, out_w: int
+             ) -> jax.Array:
+  k, s = kernel_size, strides
+  after_y = s * (out_h - 1) + k - 1 - pad - (x.shape[1] - 1)
+  after_x = s * (out_w - 1) + k - 1 - pad - (x.shape[2] - 1)
+  x = jax.lax.pad(x, jnp.zeros((), x.dtype),
+                  ((0, 0, 0), (pad, after_y, 0), (pad, after_x, 0), (0, 0, 0)))
+
+  def tap(ty: int, tx: int) -> jax.Array:
+    return x[:, ty:ty + s * (out_h - 1) + 1:s, tx:tx + s * (out_w - 1) + 1:s]
+
+  return jnp.stack([jnp.stack([tap(ty, tx) for tx in range(k)], axis=3) for ty in range(k)],
+                   axis=3)
+
+
+def _add(patches: jax.Array, strides: int, pad: int, height: int, width: int) -> jax.Array:
+  n, h, w, k, _, c = patches.shape
+  s = strides
+  rows, cols = -(-height // s), -(-width // s)  # outputs per phase
+  terms = _phase_terms(k, s, pad)
+  offsets = [d for phase in terms for _, d in phase] or [0]
+  low = max(0, -min(offsets))
+  padded = jax.lax.pad(patches, jnp.zeros((), patches.dtype),
+                       ((0, 0, 0), (low, rows - 1 + max(offsets) - (h - 1), 0),
+                        (low, cols - 1 + max(offsets) - (w - 1), 0), (0, 0, 0), (0, 0, 0),
+                        (0, 0, 0)))
+
+  def phase(ry: int, rx: int) -> jax.Array:  # zero where no tap reaches (kernel < strides)
+    return sum((padded[:, dy + low:dy + low + rows, dx + low:dx + low + cols, ty, tx]
+                for ty, dy in terms[ry] for tx, dx in terms[rx]),
+               jnp.zeros((n, rows, cols, c), patches.dtype))
+
+  y = jnp.stack([jnp.stack([phase(ry, rx) for rx in range(s)], axis=3) for ry in range(s)],
+                axis=3)  # [n, rows, cols, s_y, s_x, c]
+  y = y.transpose(0, 1, 3, 2, 4, 5).reshape(n, rows * s, cols * s, c)
+  return y[:, :height, :width]
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3, 4, 5))
+def extract_patches(x: jax.Array, kernel_size: int, strides: int, pad: int, out_h: int,
+                    out_w: int) -> jax.Array:
+  """im2col: patches[n, i, j, ty, tx] = x[n, s*i + ty - pad, s*j + tx - pad], zero outside x.
+
+  Returns [n, out_h, out_w, k, k, channels]. Its gradient is `add_patches`, and the other
+  way round: differentiating the k*k strided slices instead would build one full-size padded
+  array per tap.
+  """
+  return _extract(x, kernel_size, strides, pad, out_h, out_w)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3, 4))
+def add_patches(patches: jax.Array, strides: int, pad: int, height: int, width: int
+                ) -> jax.Array:
+  """col2im, the transpose of `extract_patches`: [n, h, w, k, k, c] -> [n, height, width, c].
+
+  Patch (i, j), tap (ty, tx) adds to pixel (s*i + ty - pad, s*j + tx - pad) where that lies
+  inside the output. Computed per output phase as a sum of shifted slices, then
+  depth-to-space.
+  """
+  return _add(patches, strides, pad, height, width)
+
+
+def _extract_forward(x, kernel_size, strides, pad, out_h, out_w):
+  return _extract(x, kernel_size, strides, pad, out_h, out_w), x.shape[1:3]
+
+
+def _extract_backward(kernel_size, strides, pad, out_h, out_w, size, grad):
+  del kernel_size, out_h, out_w
+  return (_add(grad, strides, pad, *size),)
+
+
+def _add_forward(patches, strides, pad, height, width):
+  return _add(patches, strides, pad, height, width), patches.shape[1:4]
+
+
+def _add_backward(strides, pad, height, width, shape, grad):
+  del height, width
+  out_h, out_w, kernel_size = shape
+  return (_extract(grad, kernel_size, strides, pad, out_h, out_w),)
+
+
+extract_patches.defvjp(_extract_forward, _extract_backward)
+add_patches.defvjp(_add_forward, _add_backward)
+
+
+class TransposedConv(nn.Module):
+  """`nn.ConvTranspose(padding='SAME')`, same parameters and outputs, computed as a GEMM.
+
+  Every input pixel times the (k, k, in, out) kernel gives a k x k patch of outputs (one
+  matrix product with exactly the transposed conv's multiply-adds); `add_patches` sums the
+  patches into the s-times larger image. Forward and backward are matrix products plus
+  slicing, instead of XLA's dilated-input convolution. Tested equal to `nn.ConvTranspose`,
+  values and gradients, in tests/test_gemm_conv.py.
+  """
+  features: int
+  kernel_size: int
+  strides: int = 1
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    k = self.kernel_size
+    kernel = self.param('kernel', nn.initializers.lecun_normal(), (k, k, x.shape[-1], self.features),
+                        jnp.float32)
+    bias = self.param('bias', nn.initializers.zeros_init(), (self.features,), jnp.float32)
+    # Input pixel i, tap t lands on output s*i + pad_lo - t: taps reversed, in
+    # add_patches' convention that is pad k - 1 - pad_lo.
+    patches = jnp.einsum('nhwi,yxio->nhwyxo', x.astype(self.dtype), kernel.astype(self.dtype))
+    _, h, w, _ = x.shape
+    s = self.strides
+    return add_patches(patches[:, :, :, ::-1, ::-1], s, k - 1 - _padding_low(k, s), s * h,
+                       s * w) + bias.astype(self.dtype)

@@ -1,0 +1,98 @@
+"""Objectives, one module each, found by name; the contract they declare and the step reads.
+
+A module `wae_jax/objectives/<name>.py` declares `OBJECTIVE = Objective(...)` and
+`config.objective.name = '<name>'` selects it, so a new objective, adversarial or not, is one
+file plus a config. `wae_jax.step` reads only the declared fields:
+
+- `needs`: what the auto-encoder loss reads from the encoder, 'point' (the code z, which every
+  encoder gives) or 'gaussian' (also the mean and log-variance of a Gaussian encoder);
+- `autoencoder_loss(inputs, config)`: the auto-encoder's loss and its named parts, from
+  `LossInputs` and `config.objective`;
+- `critic`: None, or a `LatentCritic`, a discriminator on codes (the models' `discriminator`)
+  trained each step, before the auto-encoder, with its own loss;
+- `min_batch_size`: the smallest global batch the loss is defined on.
+
+The shared terms (reconstruction cost, KL, MMD, GAN log-likelihoods) are in `wae_jax.losses`.
+"""
+
+import dataclasses
+import importlib
+import pkgutil
+from typing import Any, Callable
+
+import jax
+
+from wae_jax import models
+from wae_jax.errors import ConfigError
+
+
+@dataclasses.dataclass(frozen=True)
+class LossInputs:
+  """What an auto-encoder loss sees, for this device's slice of the global batch."""
+  images: jax.Array  # [b, H, W, 3] in [0, 1]
+  reconstructions: jax.Array  # the decoder's output for `images`, same shape
+  codes: dict[str, jax.Array]  # 'z', 'mean' and, from a Gaussian encoder, 'log_var'; [b, latent]
+  prior_samples: jax.Array  # [b, latent] draws from the prior N(0, sigma_z^2 I)
+  critic: Callable[[jax.Array], jax.Array] | None  # the latent critic's logits, after its update
+  axis_name: str | None  # the device axis a whole-batch statistic gathers over; None: one device
+
+
+# (inputs, config.objective) -> (loss, {part name: value}); scalars, means over the batch.
+AutoEncoderLoss = Callable[[LossInputs, Any], tuple[jax.Array, dict[str, jax.Array]]]
+# (logits on prior samples, logits on codes, config.objective) -> (loss, {metric name: value}).
+CriticLoss = Callable[[jax.Array, jax.Array, Any], tuple[jax.Array, dict[str, jax.Array]]]
+
+
+@dataclasses.dataclass(frozen=True)
+class LatentCritic:
+  """A discriminator on latent codes, trained on this step's codes (gradient stopped) and on
+  as many prior samples; it descends `loss`."""
+  loss: CriticLoss
+
+
+@dataclasses.dataclass(frozen=True)
+class Objective:
+  name: str
+  needs: models.Code
+  autoencoder_loss: AutoEncoderLoss
+  critic: LatentCritic | None = None
+  min_batch_size: int = 1
+
+
+# How the one-line errors name each kind of code.
+CODE_WORDS = {'point': 'a point code', 'gaussian': 'a Gaussian code (mean and log-variance)'}
+
+
+def names() -> list[str]:
+  """The objectives there are: the modules of this package."""
+  return sorted(module.name for module in pkgutil.iter_modules(__path__))
+
+
+def get(name: str) -> Objective:
+  """The objective declared by `wae_jax.objectives.<name>`; ConfigError for an unknown name."""
+  if name not in names():
+    raise ConfigError(f'unknown objective {name!r}: config.objective.name must be one of '
+                      f'{", ".join(names())}')
+  return importlib.import_module(f'{__name__}.{name}').OBJECTIVE
+
+
+def fits(objective: Objective, code: models.Code) -> bool:
+  """Whether an encoder giving `code` gives what `objective` needs (a Gaussian code has a z)."""
+  return objective.needs == 'point' or code == objective.needs
+
+
+def check(objective_config: Any, model_config: Any, batch_size: int) -> None:
+  """ConfigError, on one line, for an unknown objective, a model whose encoder does not give
+  what the objective needs, or a batch too small for its loss."""
+  objective = get(objective_config.name)
+  code = models.code_of(model_config.name)
+  if not fits(objective, code):
+    good_models = [name for name, arch in models.ARCHITECTURES.items() if fits(objective, arch.code)]
+    good_objectives = [name for name in names() if fits(get(name), code)]
+    raise ConfigError(
+        f'config.objective.name={objective.name!r} needs {CODE_WORDS[objective.needs]} but '
+        f'config.model.name={model_config.name!r} gives {CODE_WORDS[code]}: use model '
+        f'{" or ".join(good_models)}, or objective {" or ".join(good_objectives)}')
+  if batch_size < objective.min_batch_size:
+    raise ConfigError(f'objective {objective.name} needs config.train.batch_size >= '
+                      f'{objective.min_batch_size}')
