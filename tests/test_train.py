@@ -26,16 +26,6 @@ from wae_jax.train_state import create_train_states
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-@pytest.fixture(scope='module')
-def image_folder(tmp_path_factory):
-  """24 random 20x20 PNGs: a 'folder' dataset (split by file-name hash)."""
-  root = tmp_path_factory.mktemp('images')
-  rng = np.random.default_rng(0)
-  for i in range(24):
-    Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).save(root / f'{i:03d}.png')
-  return str(root)
-
-
 def tiny_config(image_folder, num_steps=4, model='wae', objective='wae_gan'):
   config = base_config()
   config.model.name = model
