@@ -14,7 +14,7 @@ Presets:
   and --config.overrides.data.split_file): the
   4,560 full-size and 10,000 half-size train images, evaluated on the 1,440 val + test images;
   64x64, 1/4 widths, 400 steps of 64 images (25,600 images, ~1.8 epochs) for every model; about
-  an hour on a 2-core CPU.
+  1.5 hours on a 2-core CPU, half of it scoring 1,440 images per part (docs/results.md).
 - gpu: the same data at full width, 64x64, bfloat16, 6,250 steps of 64 (400,000 images); gpu128:
   128x128 on the 4,560 full-size images, 3,900 steps of 64. Sized for minutes on one H100.
 - full: the thesis: all of CelebA (data.path as for any CelebA run), 128x128, 100 epochs,
