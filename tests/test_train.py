@@ -322,7 +322,7 @@ def test_fid_during_training_is_logged_to_tensorboard(image_folder, tmp_path):
   rng = np.random.default_rng(0)
   reference = rng.normal(size=(50, 3)) * 20 + 128
   evaluator = evaluation.Evaluator(config, feature_extractor=mean_colour,
-                                   reference_stats=(reference.mean(0), np.cov(reference, rowvar=False)))
+                                   reference=evaluation.Reference.of_features(reference))
   workdir = str(tmp_path / 'fid')
   train.train_and_evaluate(config, workdir, evaluator=evaluator)
   scalars = read_scalars(workdir)

@@ -18,7 +18,7 @@ from tensorboardX import SummaryWriter
 
 from wae_jax import data, evaluation, figures, objectives, schedules
 from wae_jax.api import Model
-from wae_jax.checkpoint import Checkpointer, check_resumable, config_changes
+from wae_jax.checkpoint import Checkpointer, checkpoint_dir, check_resumable, config_changes
 from wae_jax.errors import ConfigError, UserError, WorkdirError
 from wae_jax.models import build
 from wae_jax.pretrain import pretrain_encoder
@@ -121,29 +121,35 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   check_config(config, jax.device_count())
   prepare_workdir(workdir)
   is_chief = jax.process_index() == 0
-  checkpointer = Checkpointer(workdir, keep=config.train.keep_checkpoints)
-  try:
-    _check_resume(checkpointer, config, workdir)  # a changed model fails before anything loads
-    # The data next: a missing dataset is reported before minutes of model initialisation.
-    batches = data.train_batches(config.data, config.model.image_size, config.train.batch_size,
-                                 config.seed, jax.process_index(), jax.process_count())
-    with batches:
-      if config.train.fid_every > 0 and evaluator is None:
-        evaluator = evaluation.Evaluator(config)  # missing FID statistics fail before training
+  _check_resume(config, workdir)  # a changed model fails before anything loads
+  # The data next: a missing dataset is reported before minutes of model initialisation.
+  batches = data.train_batches(config.data, config.model.image_size, config.train.batch_size,
+                               config.seed, jax.process_index(), jax.process_count())
+  with batches:
+    if config.train.fid_every > 0 and evaluator is None:
+      evaluator = evaluation.Evaluator(config)  # missing FID statistics fail before training
+    checkpointer = Checkpointer(workdir, keep=config.train.keep_checkpoints)
+    try:
       return _train(config, workdir, batches, evaluator, checkpointer, is_chief, description)
-  finally:
-    checkpointer.wait()
-    checkpointer.close()
+    finally:
+      checkpointer.wait()
+      checkpointer.close()
 
 
-def _check_resume(checkpointer: Checkpointer, config: ml_collections.ConfigDict,
-                  workdir: str) -> None:
+def _check_resume(config: ml_collections.ConfigDict, workdir: str) -> None:
   """Refuses a checkpoint saved under other values of the fields it is bound to, and says once
-  which other settings differ from it."""
-  step = checkpointer.latest_step()
-  if step is None:
+  which other settings differ from it. Reads the saved config only (no writer is opened yet)."""
+  if not os.path.isdir(checkpoint_dir(workdir)):
     return
-  changes = config_changes(checkpointer.restore_meta(step)['config'], config)
+  reader = Checkpointer(workdir, read_only=True)
+  try:
+    step = reader.latest_step()
+    saved = None if step is None else reader.restore_meta(step)['config']
+  finally:
+    reader.close()
+  if saved is None:
+    return
+  changes = config_changes(saved, config)
   check_resumable(changes, workdir, step)
   changed = ', '.join(f'{field} {saved} -> {now}' for field, (saved, now) in changes.items())
   tqdm.tqdm.write(f'Resuming from the checkpoint of step {step} in {workdir}'
