@@ -40,6 +40,7 @@ def codes_loss(config, state, images):
   return float(pretrain.moment_matching_loss(z_q, z_p))
 
 
+@pytest.mark.slow
 def test_pretraining_fits_the_encoder_to_the_prior_and_leaves_the_decoder(image_folder):
   config = config_for(image_folder, steps=30)
   config.objective.sigma_z = 3.0  # far from what an initial encoder gives
