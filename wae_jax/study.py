@@ -89,13 +89,6 @@ def _read_json(path: str) -> dict:
     return {}
 
 
-def _write_json(path: str, content: dict) -> None:
-  temporary = f'{path}.tmp'
-  with open(temporary, 'w') as file:
-    json.dump(content, file, indent=2)
-  os.replace(temporary, path)
-
-
 def _say(message: str) -> None:
   tqdm.tqdm.write(f'[study] {message}', file=None)
 
@@ -144,7 +137,7 @@ class Study:
     start = time.perf_counter()
     result = action()
     self.timing[key] = self.timing.get(key, 0.0) + time.perf_counter() - start
-    _write_json(os.path.join(self.directory, TIMING_FILE), self.timing)
+    evaluation.write_json(os.path.join(self.directory, TIMING_FILE), self.timing)
     return result
 
   def _reference(self) -> evaluation.Reference:
@@ -167,7 +160,7 @@ class Study:
     self._timed(f'train_seconds/{run.name}', lambda: train.train_and_evaluate(
         run.config, self.workdir(run), description=label))
     self.timing[done] = True
-    _write_json(os.path.join(self.directory, TIMING_FILE), self.timing)
+    evaluation.write_json(os.path.join(self.directory, TIMING_FILE), self.timing)
 
   def _evaluate(self, run: Run | None, workdir: str, reference, label: str) -> dict:
     config = self.eval_config if run is None else run.config
@@ -219,7 +212,7 @@ class Study:
                   'eval_seconds': self.timing.get(f'eval_seconds/{run.name}')}
                  for run in self.runs],
     }
-    _write_json(os.path.join(self.directory, 'results.json'), results)
+    evaluation.write_json(os.path.join(self.directory, 'results.json'), results)
     _say(f'wrote {", ".join(os.path.join(self.directory, name) for name in ("tables.md", "figure.png", "results.json"))}')
     return results
 

@@ -12,7 +12,7 @@
 
 from wae_jax.evaluation.evaluator import (
     EVAL_DIR, METRICS_FILE, MODEL_PARTS, PARTS, Evaluator, batch_seed, evaluate, interpolation_codes,
-    read_metrics)
+    read_metrics, write_json)
 from wae_jax.evaluation.reference import (
     EvaluationError, compute_reference_stats, data_protocol, default_reference_stats_path,
     load_reference, make_feature_extractor, reference_stats_path)
@@ -24,4 +24,4 @@ __all__ = [
     'Evaluator', 'ImageScores', 'Reference', 'batch_seed', 'compare', 'compare_tables',
     'compute_reference_stats', 'data_protocol', 'default_reference_stats_path', 'evaluate',
     'interpolation_codes', 'load_reference', 'make_feature_extractor', 'read_metrics',
-    'reference_stats_path']
+    'reference_stats_path', 'write_json']

@@ -176,7 +176,7 @@ class Evaluator:
     for part, result in itertools.chain(done.items(), self._compute(model, settings, todo, directory)):
       record['parts'][part] = {**result, 'settings': settings[part]}
       if directory:
-        _write_json(os.path.join(directory, METRICS_FILE), record)
+        write_json(os.path.join(directory, METRICS_FILE), record)
       for name, value in result.items():
         yield f'{part}/{name}', value
 
@@ -286,7 +286,7 @@ def _reusable_parts(directory: str | None, record: dict, settings: dict) -> dict
           if part in settings and result.get('settings') == settings[part]}
 
 
-def _write_json(path: str, content: dict) -> None:
+def write_json(path: str, content: dict) -> None:
   """Writes JSON atomically (a crash never leaves half a file)."""
   os.makedirs(os.path.dirname(path), exist_ok=True)
   temporary = f'{path}.tmp'

@@ -37,10 +37,18 @@ class ImageSet:
   """A scored set of images: Inception features [N, 2048] and the mean of each pixel score."""
   features: np.ndarray
   pixel_scores: dict[str, float]
+  _precision_recall: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
   @property
   def count(self) -> int:
     return len(self.features)
+
+  def precision_recall(self, reference: 'Reference') -> tuple[float, float]:
+    """fid.precision_recall against `reference`, computed once for both scores."""
+    key = id(reference.features)
+    if key not in self._precision_recall:
+      self._precision_recall[key] = fid.precision_recall(self.features, reference.features)
+    return self._precision_recall[key]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,11 +84,11 @@ def _kid(images: ImageSet, reference: Reference) -> Measurement:
 
 
 def _precision(images: ImageSet, reference: Reference) -> Measurement:
-  return Measurement(fid.precision_recall(images.features, reference.features)[0])
+  return Measurement(images.precision_recall(reference)[0])
 
 
 def _recall(images: ImageSet, reference: Reference) -> Measurement:
-  return Measurement(fid.precision_recall(images.features, reference.features)[1])
+  return Measurement(images.precision_recall(reference)[1])
 
 
 def _pixel_mean(name: str) -> Callable[[ImageSet, Reference], Measurement]:
