@@ -139,3 +139,37 @@ def test_bad_names_and_sizes_are_config_errors():
   config.model.image_size = 16
   with pytest.raises(ConfigError, match='too small'):
     models.build(config.model)
+
+
+def test_sizes_are_config_fields_with_the_thesis_as_default():
+  config = thesis_config('wae')
+  config.model.image_size, config.model.latent_dim = 32, 8
+
+  def counts():
+    ae_state, _ = jax.eval_shape(functools.partial(create_train_states, config,
+                                                   models.build(config.model)), jax.random.key(0))
+    return param_count(ae_state.params['encoder']), param_count(ae_state.params['decoder'])
+
+  thesis = counts()
+  sizes = models.ARCHITECTURES['wae'].thesis_sizes
+  config.model.encoder_widths, config.model.decoder_widths = sizes.encoder_widths, sizes.decoder_widths
+  assert counts() == thesis  # None means exactly the thesis's sizes
+  # 32 px: two stride-2 5x5 convs 3->8->16 (+BN) to 8x8x16, a hidden Dense 16, the head to 8;
+  # decoder Dense 8->4x4x32 + BN, transposed convs 32->16->8 (+BN), the last 8->3 (stride 2).
+  config.model.encoder_widths, config.model.encoder_hidden_units = (8, 16), 16
+  config.model.decoder_widths = (32, 16, 8)
+  encoder = conv(5, 3, 8) + bn(8) + conv(5, 8, 16) + bn(16) + dense(8 * 8 * 16, 16) + dense(16, 8)
+  decoder = (dense(8, 4 * 4 * 32) + bn(4 * 4 * 32) + conv(5, 32, 16) + bn(16) + conv(5, 16, 8)
+             + bn(8) + conv(5, 8, 3))
+  assert counts() == (encoder, decoder)
+
+
+def test_sizes_that_cannot_build_the_architecture_are_config_errors():
+  config = thesis_config('wae')
+  config.model.image_size, config.model.decoder_widths = 64, (32, 16)
+  with pytest.raises(ConfigError, match=r'config.model.decoder_widths=\(32, 16\): wae at 64x64 needs 4'):
+    models.build(config.model)
+  config = thesis_config('wae_resnet')
+  config.model.encoder_widths = (8, 16, 32)
+  with pytest.raises(ConfigError, match=r'encoder_widths=\(8, 16, 32\): wae_resnet takes 4'):
+    models.build(config.model)

@@ -1,6 +1,7 @@
 """The training loop end to end on tiny data: outputs, exact resume, crashes, NaN, errors."""
 
 import functools
+import json
 import logging
 import os
 import signal
@@ -15,7 +16,7 @@ from PIL import Image
 
 import wae_jax
 from wae_jax import evaluation, train
-from wae_jax.checkpoint import Checkpointer, checkpoint_dir
+from wae_jax.checkpoint import Checkpointer, checkpoint_dir, config_changes
 from wae_jax.config_defaults import base_config
 from wae_jax.data import DataError
 from wae_jax.api import Model
@@ -249,6 +250,15 @@ def test_resuming_with_a_changed_model_is_one_line_naming_the_fields(image_folde
   assert (f'Resuming from the checkpoint of step 1 in {workdir}; changed since: '
           'train.log_every 1 -> 2, train.num_steps 1 -> 2.') in capsys.readouterr().out
   assert wae_jax.load(workdir).step == 2
+
+
+def test_a_field_added_after_a_checkpoint_counts_as_its_default_there():
+  saved = json.loads(base_config().to_json())
+  del saved['model']['encoder_widths']  # a checkpoint from before the field existed
+  assert config_changes(saved, base_config()) == {}
+  changed = base_config()
+  changed.model.encoder_widths = (8, 16, 32, 64)
+  assert config_changes(saved, changed) == {'model.encoder_widths': (None, [8, 16, 32, 64])}
 
 
 def test_launcher_flag_mistakes_are_one_line_and_help_succeeds():

@@ -13,7 +13,7 @@ import jax
 import ml_collections
 import orbax.checkpoint as ocp
 
-from wae_jax.config_defaults import flat_fields, is_fixed_on_resume
+from wae_jax.config_defaults import base_config, flat_fields, is_fixed_on_resume
 from wae_jax.errors import ConfigError, WorkdirError
 from wae_jax.train_state import TrainState
 
@@ -88,8 +88,14 @@ def config_from_meta(meta: dict) -> ml_collections.ConfigDict:
 
 
 def config_changes(saved: dict, config: ml_collections.ConfigDict) -> dict[str, tuple[Any, Any]]:
-  """{field: (value in the checkpoint's config, value in `config`)} of every field that differs."""
-  before, now = flat_fields(saved), flat_fields(json.loads(config.to_json()))
+  """{field: (value in the checkpoint's config, value in `config`)} of every field that differs.
+
+  A field added to `base_config()` after the checkpoint was saved counts as its default there
+  (a new field's default keeps the behaviour from before it existed).
+  """
+  defaults = flat_fields(json.loads(base_config().to_json()))
+  before = {**defaults, **flat_fields(saved)}
+  now = flat_fields(json.loads(config.to_json()))
   return {field: (before.get(field, ABSENT), now.get(field, ABSENT))
           for field in sorted(before.keys() | now.keys())
           if before.get(field, ABSENT) != now.get(field, ABSENT)}

@@ -33,6 +33,13 @@ def base_config() -> ml_collections.ConfigDict:
   config.model.latent_dim = 64
   # Multiplies every convolution width (1.0 = the thesis); the demo uses a narrow preset.
   config.model.width = 1.0
+  # The architecture's sizes; None: the thesis's for config.model.name (wae_jax.models.ARCHITECTURES).
+  # Widths of each stride-2 convolution (ResNet: f of each stage's f, f, 4f bottlenecks).
+  config.model.encoder_widths = ml_collections.FieldReference(None, field_type=tuple)
+  # Channels of the decoder's 4x4 map, then of each stride-2 transposed convolution.
+  config.model.decoder_widths = ml_collections.FieldReference(None, field_type=tuple)
+  config.model.encoder_hidden_units = ml_collections.FieldReference(None, field_type=int)  # 0: none
+  config.model.decoder_hidden_units = ml_collections.FieldReference(None, field_type=int)  # 0: none
 
   config.objective = ml_collections.ConfigDict()
   config.objective.name = 'wae_gan'  # vae | wae_gan | wae_mmd: a module of wae_jax/objectives/

@@ -53,37 +53,66 @@ def _scaled(widths, width: float):
   return tuple(max(1, int(round(w * width))) for w in widths)
 
 
+@dataclasses.dataclass(frozen=True)
+class Sizes:
+  """Widths of an architecture: `config.model`'s fields of the same names (None = these)."""
+  encoder_widths: tuple[int, ...]  # per stride-2 conv; ResNet: per stage (bottleneck f, f, 4f)
+  decoder_widths: tuple[int, ...]  # the 4x4 map's channels, then each stride-2 transposed conv
+  encoder_hidden_units: int  # a Dense layer before the latent head; 0: none
+  decoder_hidden_units: int  # a Dense layer before the projection to 4x4; 0: none
+
+
+def sizes_of(cfg: Any) -> Sizes:
+  """The sizes `cfg` (config.model) asks for: its own fields, else the thesis's for its
+  architecture; convolution widths scaled by `cfg.width`."""
+  thesis = ARCHITECTURES[cfg.name].thesis_sizes
+  chosen = {field.name: getattr(thesis, field.name) if cfg.get(field.name) is None
+            else cfg.get(field.name) for field in dataclasses.fields(Sizes)}
+  for field in ('encoder_widths', 'decoder_widths'):
+    chosen[field] = _scaled(chosen[field], cfg.width)
+  return Sizes(**chosen)
+
+
 def _vae_decoder(cfg, dtype, axis_name):
-  return ConvDecoder(cfg.image_size, _scaled((256, 128, 64, 32, 16), cfg.width), kernel_size=3,
-                     activation='leaky_relu', base_channels=_scaled((512,), cfg.width)[0],
-                     final_strides=1, hidden_units=2048, dense_activation='selu',
-                     dense_norm=False, norm_first=False, axis_name=axis_name, dtype=dtype)
+  sizes = sizes_of(cfg)
+  return ConvDecoder(cfg.image_size, sizes.decoder_widths[1:], kernel_size=3,
+                     activation='leaky_relu', base_channels=sizes.decoder_widths[0],
+                     final_strides=1, hidden_units=sizes.decoder_hidden_units,
+                     dense_activation='selu', dense_norm=False, norm_first=False,
+                     axis_name=axis_name, dtype=dtype)
 
 
 def _wae_decoder(cfg, dtype, axis_name):
-  return ConvDecoder(cfg.image_size, _scaled((1024, 512, 256, 128), cfg.width), kernel_size=5,
-                     activation='relu', base_channels=_scaled((2048,), cfg.width)[0],
-                     final_strides=2, dense_activation='relu', dense_norm=True, norm_first=True,
+  sizes = sizes_of(cfg)
+  return ConvDecoder(cfg.image_size, sizes.decoder_widths[1:], kernel_size=5,
+                     activation='relu', base_channels=sizes.decoder_widths[0],
+                     final_strides=2, hidden_units=sizes.decoder_hidden_units,
+                     dense_activation='relu', dense_norm=True, norm_first=True,
                      axis_name=axis_name, dtype=dtype)
 
 
 def _vae_encoder(cfg, dtype, axis_name, gaussian):
-  return ConvEncoder(_scaled((32, 64, 128, 256, 512), cfg.width), kernel_size=3,
-                     activation='leaky_relu', latent_dim=cfg.latent_dim, hidden_units=2048,
-                     hidden_activation='selu', gaussian=gaussian, axis_name=axis_name, dtype=dtype)
+  sizes = sizes_of(cfg)
+  return ConvEncoder(sizes.encoder_widths, kernel_size=3, activation='leaky_relu',
+                     latent_dim=cfg.latent_dim, hidden_units=sizes.encoder_hidden_units,
+                     hidden_activation='selu', gaussian=gaussian, axis_name=axis_name,
+                     dtype=dtype)
 
 
 def _wae_encoder(cfg, dtype, axis_name, gaussian):
-  return ConvEncoder(_scaled((128, 256, 512, 1024, 2048), cfg.width), kernel_size=5,
-                     activation='relu', latent_dim=cfg.latent_dim, gaussian=gaussian,
-                     axis_name=axis_name, dtype=dtype)
+  sizes = sizes_of(cfg)
+  return ConvEncoder(sizes.encoder_widths, kernel_size=5, activation='relu',
+                     latent_dim=cfg.latent_dim, hidden_units=sizes.encoder_hidden_units,
+                     hidden_activation='relu', gaussian=gaussian, axis_name=axis_name,
+                     dtype=dtype)
 
 
 def _resnet_encoder(cfg, dtype, axis_name, gaussian):
-  stages = tuple(_scaled(f, cfg.width) for f in ((64, 64, 256), (128, 128, 512),
-                                                  (256, 256, 1024), (512, 512, 2048)))
-  return ResNetEncoder(cfg.latent_dim, stage_filters=stages, stem_features=_scaled((64,), cfg.width)[0],
-                       gaussian=gaussian, axis_name=axis_name, dtype=dtype)
+  sizes = sizes_of(cfg)
+  stages = tuple((f, f, 4 * f) for f in sizes.encoder_widths)
+  return ResNetEncoder(cfg.latent_dim, stage_filters=stages, stem_features=sizes.encoder_widths[0],
+                       hidden_units=sizes.encoder_hidden_units, gaussian=gaussian,
+                       axis_name=axis_name, dtype=dtype)
 
 
 # What an encoder gives: a point code z (WAE), or a Gaussian's mean and log-variance from which
@@ -94,17 +123,26 @@ Code = Literal['point', 'gaussian']
 @dataclasses.dataclass(frozen=True)
 class Architecture:
   """An encoder factory (config, dtype, axis_name, gaussian), a decoder factory (config, dtype,
-  axis_name) and the code the encoder gives (a Gaussian code gets two heads)."""
+  axis_name), the code the encoder gives (a Gaussian code gets two heads) and the thesis's
+  sizes (Chapter 4), which `config.model` may override field by field."""
   encoder: Callable[..., nn.Module]
   decoder: Callable[..., nn.Module]
   code: Code
+  thesis_sizes: Sizes
 
 
+_VAE_ENCODER, _WAE_ENCODER = (32, 64, 128, 256, 512), (128, 256, 512, 1024, 2048)
+_RESNET_STAGES = (64, 128, 256, 512)
+_VAE_DECODER, _WAE_DECODER = (512, 256, 128, 64, 32, 16), (2048, 1024, 512, 256, 128)
 ARCHITECTURES: dict[str, Architecture] = {
-    'vae': Architecture(_vae_encoder, _vae_decoder, 'gaussian'),
-    'vae_resnet': Architecture(_resnet_encoder, _vae_decoder, 'gaussian'),
-    'wae': Architecture(_wae_encoder, _wae_decoder, 'point'),
-    'wae_resnet': Architecture(_resnet_encoder, _wae_decoder, 'point'),
+    'vae': Architecture(_vae_encoder, _vae_decoder, 'gaussian',
+                        Sizes(_VAE_ENCODER, _VAE_DECODER, 2048, 2048)),
+    'vae_resnet': Architecture(_resnet_encoder, _vae_decoder, 'gaussian',
+                               Sizes(_RESNET_STAGES, _VAE_DECODER, 0, 2048)),
+    'wae': Architecture(_wae_encoder, _wae_decoder, 'point',
+                        Sizes(_WAE_ENCODER, _WAE_DECODER, 0, 0)),
+    'wae_resnet': Architecture(_resnet_encoder, _wae_decoder, 'point',
+                               Sizes(_RESNET_STAGES, _WAE_DECODER, 0, 0)),
 }
 
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
@@ -132,6 +170,17 @@ def build(model_config: Any, dtype: str = 'float32', axis_name: str | None = Non
   if model_config.image_size < encoder.MIN_IMAGE_SIZE:
     raise ConfigError(f'config.model.image_size={model_config.image_size} is too small for the '
                       f'{model_config.name} encoder: use at least {encoder.MIN_IMAGE_SIZE}')
+  sizes = sizes_of(model_config)
+  needed = 1 + num_upsamplings(model_config.image_size) - (architecture.decoder is _wae_decoder)
+  if len(sizes.decoder_widths) < needed:
+    raise ConfigError(f'config.model.decoder_widths={sizes.decoder_widths}: {model_config.name} at '
+                      f'{model_config.image_size}x{model_config.image_size} needs {needed} widths '
+                      '(the 4x4 map, then each stride-2 transposed convolution)')
+  stages = getattr(encoder, 'identity_blocks', None)
+  if not sizes.encoder_widths or (stages is not None and len(sizes.encoder_widths) != len(stages)):
+    what = f'{len(stages)} (one per ResNet stage)' if stages is not None else 'at least one'
+    raise ConfigError(f'config.model.encoder_widths={sizes.encoder_widths}: {model_config.name} '
+                      f'takes {what}')
   autoencoder = AutoEncoder(encoder, architecture.decoder(model_config, compute, axis_name))
   return Networks(autoencoder, LatentDiscriminator(dtype=compute))
 

@@ -54,6 +54,7 @@ class ResNetEncoder(nn.Module):
                                             (512, 512, 2048))
   identity_blocks: Sequence[int] = (2, 3, 3, 3)
   stem_features: int = 64
+  hidden_units: int = 0  # > 0: a Dense ReLU layer before the head
   gaussian: bool = False
   axis_name: str | None = None
   dtype: Dtype = jnp.float32
@@ -71,4 +72,6 @@ class ResNetEncoder(nn.Module):
         x = block(filters)(x, train)
     x = nn.avg_pool(x, (2, 2), strides=(2, 2))
     h = x.reshape(x.shape[0], -1)
+    if self.hidden_units:
+      h = nn.relu(nn.Dense(self.hidden_units, dtype=self.dtype)(h))
     return LatentHead(self.latent_dim, self.gaussian, dtype=self.dtype)(h)
