@@ -252,6 +252,14 @@ def test_resuming_with_a_changed_model_is_one_line_naming_the_fields(image_folde
   assert wae_jax.load(workdir).step == 2
 
 
+def test_periodic_actions_run_every_n_steps_and_after_the_last():
+  every_3 = train.Periodic(3, print)
+  assert [step for step in range(1, 11) if every_3.due(step, total=10)] == [3, 6, 9, 10]
+  not_at_end = train.Periodic(3, print, at_end=False)
+  assert [step for step in range(1, 11) if not_at_end.due(step, total=10)] == [3, 6, 9]
+  assert not any(train.Periodic(0, print, at_end=False).due(step, 10) for step in range(1, 11))
+
+
 def test_a_field_added_after_a_checkpoint_counts_as_its_default_there():
   saved = json.loads(base_config().to_json())
   del saved['model']['encoder_widths']  # a checkpoint from before the field existed

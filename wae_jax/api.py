@@ -11,6 +11,7 @@ batch [N, S, S, 3] at the model's size S, float in [0, 1] or uint8 (scaled by 1/
 [N, latent_dim]. Anything else raises InputError (a ValueError) saying what was expected.
 """
 
+import copy
 import functools
 from typing import Any, Callable
 
@@ -28,20 +29,29 @@ from wae_jax.train_state import create_train_states
 class Model:
   """Encoder and decoder of an auto-encoder state, with the prior it was trained against."""
 
-  def __init__(self, config: ml_collections.ConfigDict, variables: dict, step: int = 0):
+  def __init__(self, config: ml_collections.ConfigDict, variables: dict, step: int = 0,
+               autoencoder: models.AutoEncoder | None = None):
+    """`autoencoder`: the built networks of `config`, where the caller has them already."""
     self.config = config
     self.variables = variables
     self.step = step
     self.latent_dim = config.model.latent_dim
-    autoencoder = models.build(config.model, config.dtype).autoencoder
+    if autoencoder is None:
+      autoencoder = models.build(config.model, config.dtype).autoencoder
     self._encode = jax.jit(lambda v, x: autoencoder.apply(v, x, method='encode')['mean'])
     self._decode = jax.jit(lambda v, z: autoencoder.apply(v, z, method='decode'))
 
   @classmethod
-  def from_state(cls, config: ml_collections.ConfigDict, ae_state: Any) -> 'Model':
+  def from_state(cls, config: ml_collections.ConfigDict, ae_state: Any,
+                 autoencoder: models.AutoEncoder | None = None) -> 'Model':
     """The model of a live train state (e.g. inside the training loop)."""
-    return cls(config, {'params': ae_state.params, 'batch_stats': ae_state.batch_stats},
-               int(ae_state.step))
+    return cls(config, _variables(ae_state), int(ae_state.step), autoencoder)
+
+  def with_state(self, ae_state: Any) -> 'Model':
+    """This model's networks, compiled once, with the variables of another train state."""
+    model = copy.copy(self)
+    model.variables, model.step = _variables(ae_state), int(ae_state.step)
+    return model
 
   @property
   def image_shape(self) -> tuple[int, int, int]:
@@ -119,6 +129,10 @@ class Model:
     return self.decode((1.0 - t) * z_a + t * z_b)
 
 
+def _variables(ae_state: Any) -> dict:
+  return {'params': ae_state.params, 'batch_stats': ae_state.batch_stats}
+
+
 def load(workdir: str, step: int | None = None) -> Model:
   """Restores the latest (or the given) checkpoint of a training workdir, without the trainer."""
   checkpointer = Checkpointer(workdir, read_only=True)
@@ -138,4 +152,4 @@ def load(workdir: str, step: int | None = None) -> Model:
     ae_state, _, _, _ = checkpointer.restore(abstract[0], None, step)
   finally:
     checkpointer.close()
-  return Model(config, {'params': ae_state.params, 'batch_stats': ae_state.batch_stats}, step)
+  return Model(config, _variables(ae_state), step, networks.autoencoder)

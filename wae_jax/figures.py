@@ -7,6 +7,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 PAD = 2
+# Sample grids, in training and evaluation: 64 images, 8 per row.
+GRID_IMAGES, GRID_COLS = 64, 8
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:

@@ -6,9 +6,10 @@ it: same parameters, optimizer state, RNG and data position, so a resumed run is
 to an uninterrupted one.
 """
 
+import dataclasses
 import os
 import time
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import ml_collections
@@ -23,10 +24,8 @@ from wae_jax.errors import ConfigError, UserError, WorkdirError
 from wae_jax.models import build
 from wae_jax.pretrain import pretrain_encoder
 from wae_jax.step import batch_sharding, make_mesh, make_train_step, replicated, step_networks
-from wae_jax.train_state import create_train_states
+from wae_jax.train_state import TrainState, create_train_states
 
-GRID_IMAGES = 64
-INTERPOLATION_STEPS = 10
 # Every corrupt training image met so far, one 'location<TAB>reason' per line, in the workdir.
 CORRUPT_LIST = 'corrupt_images.txt'
 
@@ -76,17 +75,18 @@ def _total_steps(config: ml_collections.ConfigDict, steps_per_epoch: int) -> int
   return config.train.num_epochs * steps_per_epoch
 
 
-def _write_grids(model: Model, images: np.ndarray, directory: str, step: int) -> None:
+def _write_grids(model: Model, images: np.ndarray, directory: str, step: int,
+                 interpolation_steps: int) -> None:
   os.makedirs(directory, exist_ok=True)
   figures.save_grid(os.path.join(directory, f'samples_{step:08d}.png'),
-                    model.sample(GRID_IMAGES, seed=0), cols=8)
+                    model.sample(figures.GRID_IMAGES, seed=0), figures.GRID_COLS)
   figures.save_pairs(os.path.join(directory, f'reconstructions_{step:08d}.png'),
                      images, model.reconstruct(images))
   # Interpolation rows: original a, decodes from a's code to b's, original b (thesis Fig. 4.1).
   a, b = images[0:16:2], images[1:16:2]
   n = min(len(a), len(b))
   if n:
-    rows = np.stack([model.interpolate(x, y, INTERPOLATION_STEPS) for x, y in zip(a[:n], b[:n])])
+    rows = np.stack([model.interpolate(x, y, interpolation_steps) for x, y in zip(a[:n], b[:n])])
     figures.save_interpolations(os.path.join(directory, f'interpolations_{step:08d}.png'),
                                 np.concatenate([a[:n, None], rows, b[:n, None]], axis=1))
 
@@ -156,14 +156,117 @@ def _check_resume(config: ml_collections.ConfigDict, workdir: str) -> None:
                   + (f'; changed since: {changed}.' if changed else '.'))
 
 
+@dataclasses.dataclass(frozen=True)
+class Periodic:
+  """An action of the loop, run after every `every`-th step (never when `every` <= 0) and, if
+  `at_end`, after the last step. It is called with (step, ae_state, disc_state)."""
+  every: int
+  action: Callable[[int, TrainState, TrainState | None], None]
+  at_end: bool = True
+
+  def due(self, step: int, total: int) -> bool:
+    return (self.every > 0 and step % self.every == 0) or (self.at_end and step == total)
+
+
+class PendingMetrics:
+  """The step metrics not logged yet, fetched from the devices only when read."""
+
+  def __init__(self):
+    self._steps: list[tuple[int, Any]] = []
+
+  def add(self, step: int, metrics: Any) -> None:
+    self._steps.append((step, metrics))
+
+  def fetch(self) -> list[tuple[int, dict[str, float]]]:
+    self._steps = [(step, {k: float(v) for k, v in jax.device_get(m).items()})
+                   for step, m in self._steps]
+    return self._steps
+
+  def take(self) -> list[tuple[int, dict[str, float]]]:
+    fetched, self._steps = self.fetch(), []
+    return fetched
+
+
+class LoopOutputs:
+  """The periodic work of one training run (log, image grids, FID, checkpoint) and what it
+  shares. Only the chief process writes files; every process takes part in a checkpoint."""
+
+  def __init__(self, config: ml_collections.ConfigDict, workdir: str, batches: Any,
+               checkpointer: Checkpointer, evaluator: evaluation.Evaluator | None, model: Model,
+               step_rng: jax.Array, progress: tqdm.tqdm, is_chief: bool, start: int):
+    self.config, self.workdir, self.batches = config, workdir, batches
+    self.checkpointer, self.evaluator, self.model = checkpointer, evaluator, model
+    self.step_rng, self.progress, self.is_chief = step_rng, progress, is_chief
+    self.metrics = PendingMetrics()
+    self.writer = SummaryWriter(workdir) if is_chief else None
+    self.grid_images: np.ndarray | None = None  # the first training images, shown in every grid
+    self.reported_corrupt = batches.stats['corrupt']  # those of a resumed run were reported
+    self.last_time, self.last_step = time.perf_counter(), start
+
+  def actions(self) -> list[Periodic]:
+    """In order: the log (and its NaN check) before a save, the save last."""
+    train = self.config.train
+    return [Periodic(train.log_every, self.log), Periodic(train.image_every, self.write_grids),
+            Periodic(train.fid_every if self.evaluator else 0, self.log_fid, at_end=False),
+            Periodic(train.checkpoint_every, self.save)]
+
+  def check_finite(self) -> None:
+    bad = first_non_finite(self.metrics.fetch())
+    if bad is not None:
+      raise NonFiniteLossError(
+          f'{bad[1]} became non-finite at step {bad[0]}; stopped without saving. The last good '
+          f'checkpoint (step {self.checkpointer.latest_step()}) in {self.workdir} is intact: '
+          'lower the learning rate or penalty weight and resume')
+
+  def log(self, step: int, _ae_state: TrainState, _disc_state: TrainState | None) -> None:
+    self.check_finite()
+    host = self.metrics.take()
+    now = time.perf_counter()
+    rate = (step - self.last_step) * self.config.train.batch_size / (now - self.last_time)
+    self.last_time, self.last_step = now, step
+    means = {k: float(np.mean([m[k] for _, m in host])) for k in host[-1][1]}
+    self.progress.set_postfix({'img/s': f'{rate:.1f}', **{k: f'{v:.4g}' for k, v in means.items()}})
+    if not self.is_chief:
+      return
+    self.reported_corrupt = report_corrupt(self.batches.corrupt_files, self.reported_corrupt,
+                                           step, self.workdir)
+    for name, value in means.items():
+      self.writer.add_scalar(f'train/{name}', value, step)
+    self.writer.add_scalar('train/images_per_second', rate, step)
+    for name, value in self.batches.stats.items():
+      self.writer.add_scalar(f'data/{name}', value, step)
+
+  def write_grids(self, step: int, ae_state: TrainState, _disc_state: TrainState | None) -> None:
+    if self.is_chief:
+      _write_grids(self.model.with_state(ae_state), self.grid_images,
+                   os.path.join(self.workdir, 'images'), step,
+                   self.config.eval.interpolation_steps)
+
+  def log_fid(self, step: int, ae_state: TrainState, _disc_state: TrainState | None) -> None:
+    fid = self.evaluator.fid_of_samples(self.model.with_state(ae_state),
+                                        self.config.eval.num_during_training)
+    if self.writer:
+      self.writer.add_scalar('eval/fid_samples', fid, step)
+
+  def save(self, step: int, ae_state: TrainState, disc_state: TrainState | None) -> None:
+    self.check_finite()
+    self.checkpointer.save(step, ae_state, disc_state, self.step_rng, self.batches.get_state(),
+                           self.config)
+
+  def close(self) -> None:
+    if self.writer:
+      self.writer.close()
+
+
 def _train(config: ml_collections.ConfigDict, workdir: str, batches: Any,
            evaluator: evaluation.Evaluator | None, checkpointer: Checkpointer,
            is_chief: bool, description: str) -> tuple[Any, Any]:
   mesh = make_mesh()
   init_rng, step_rng = jax.random.split(jax.random.key(config.seed))
   total = _total_steps(config, batches.steps_per_epoch)
+  networks = step_networks(config)
   ae_state, disc_state = jax.device_put(
-      create_train_states(config, step_networks(config), init_rng, batches.steps_per_epoch, total),
+      create_train_states(config, networks, init_rng, batches.steps_per_epoch, total),
       replicated(mesh))
   start = 0
   if checkpointer.latest_step() is not None:
@@ -176,63 +279,26 @@ def _train(config: ml_collections.ConfigDict, workdir: str, batches: Any,
 
   train_step = make_train_step(config, mesh)
   sharding = batch_sharding(mesh)
-  writer = SummaryWriter(workdir) if is_chief else None
-  model = Model.from_state(config, ae_state)
-  fixed_images = None
-  reported_corrupt = batches.stats['corrupt']  # those of a resumed run were reported before
-  history: list[tuple[int, Any]] = []
-  last_time, last_step = time.perf_counter(), start
+  # Evaluation mode ignores the step's device axis: the step's networks serve the model too.
+  model = Model.from_state(config, ae_state, networks.autoencoder)
   progress = tqdm.tqdm(total=total, initial=start, desc=description, unit='step',
                        disable=not is_chief, dynamic_ncols=True)
+  outputs = LoopOutputs(config, workdir, batches, checkpointer, evaluator, model, step_rng,
+                        progress, is_chief, start)
+  actions = outputs.actions()
   try:
     for step in range(start + 1, total + 1):
       images = next(batches)
-      if fixed_images is None:
-        fixed_images = images[:min(len(images), 32)]
+      if outputs.grid_images is None:
+        outputs.grid_images = images[:min(len(images), 32)]
       global_images = jax.make_array_from_process_local_data(sharding, images)
       ae_state, disc_state, metrics = train_step(ae_state, disc_state, global_images, step_rng)
-      history.append((step, metrics))
+      outputs.metrics.add(step, metrics)
       progress.update(1)
-
-      saving = step % config.train.checkpoint_every == 0 or step == total
-      if step % config.train.log_every == 0 or saving:
-        host = [(s, {k: float(v) for k, v in jax.device_get(m).items()}) for s, m in history]
-        history = []
-        bad = first_non_finite(host)
-        if bad is not None:
-          raise NonFiniteLossError(
-              f'{bad[1]} became non-finite at step {bad[0]}; stopped without saving. The last '
-              f'good checkpoint (step {checkpointer.latest_step()}) in {workdir} is intact: '
-              'lower the learning rate or penalty weight and resume')
-        now = time.perf_counter()
-        rate = (step - last_step) * config.train.batch_size / (now - last_time)
-        last_time, last_step = now, step
-        means = {k: float(np.mean([m[k] for _, m in host])) for k in host[-1][1]}
-        progress.set_postfix({'img/s': f'{rate:.1f}', **{k: f'{v:.4g}' for k, v in means.items()}})
-        if is_chief:
-          reported_corrupt = report_corrupt(batches.corrupt_files, reported_corrupt, step, workdir)
-        if writer:
-          for name, value in means.items():
-            writer.add_scalar(f'train/{name}', value, step)
-          writer.add_scalar('train/images_per_second', rate, step)
-          for name, value in batches.stats.items():
-            writer.add_scalar(f'data/{name}', value, step)
-
-      if step % config.train.image_every == 0 or step == total:
-        model.variables = {'params': ae_state.params, 'batch_stats': ae_state.batch_stats}
-        if is_chief:
-          _write_grids(model, fixed_images, os.path.join(workdir, 'images'), step)
-
-      if evaluator is not None and config.train.fid_every > 0 and step % config.train.fid_every == 0:
-        model.variables = {'params': ae_state.params, 'batch_stats': ae_state.batch_stats}
-        fid = evaluator.fid_of_samples(model, config.eval.num_during_training)
-        if writer:
-          writer.add_scalar('eval/fid_samples', fid, step)
-
-      if saving:
-        checkpointer.save(step, ae_state, disc_state, step_rng, batches.get_state(), config)
+      for periodic in actions:
+        if periodic.due(step, total):
+          periodic.action(step, ae_state, disc_state)
   finally:
     progress.close()
-    if writer:
-      writer.close()
+    outputs.close()
   return ae_state, disc_state

@@ -36,7 +36,6 @@ MODEL_PARTS = PARTS[:3]
 METRICS_FILE = 'metrics.json'
 EVAL_DIR = 'eval'
 # Figures: how many images of each part they show.
-SAMPLE_GRID_IMAGES, GRID_COLS = 64, 8
 PAIR_IMAGES = 32
 INTERPOLATION_ROWS = 8
 
@@ -195,7 +194,7 @@ class Evaluator:
   def _evaluate_samples(self, model, settings: dict, directory: str | None) -> dict:
     n = settings['num_images']
     scores, saved = self._scores(), self._image_file(directory, 'samples', n)
-    shown = FirstImages(SAMPLE_GRID_IMAGES)
+    shown = FirstImages(figures.GRID_IMAGES)
     with progress_bar(n, 'eval samples') as progress:
       for images in self._sample_batches(model, n):
         shown.add(images)
@@ -204,7 +203,7 @@ class Evaluator:
         progress.update(len(images))
     saved.close()
     if directory:
-      figures.save_grid(os.path.join(directory, 'samples.png'), shown.get(), GRID_COLS)
+      figures.save_grid(os.path.join(directory, 'samples.png'), shown.get(), figures.GRID_COLS)
     return scores.result(self.reference)
 
   def _split_batches(self, split: str, batch_size: int, n: int) -> Iterator[np.ndarray]:
@@ -226,7 +225,7 @@ class Evaluator:
     saved.close()
     if directory:
       figures.save_pairs(os.path.join(directory, 'reconstructions.png'), shown_originals.get(),
-                         shown_reconstructions.get(), GRID_COLS)
+                         shown_reconstructions.get(), figures.GRID_COLS)
     return scores.result(self.reference)
 
   def _evaluate_real(self, model, settings: dict, directory: str | None) -> dict:
