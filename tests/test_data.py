@@ -4,6 +4,7 @@ import collections
 import io
 import json
 import logging
+import multiprocessing
 import os
 import signal
 import subprocess
@@ -544,6 +545,24 @@ def test_decoding_workers_exit_when_the_trainer_is_killed(tmp_path):
   while any(alive(pid) for pid in pids) and time.time() < deadline:
     time.sleep(0.2)
   assert not any(alive(pid) for pid in pids)
+
+
+def test_a_dead_decoding_worker_is_a_one_line_data_error(tmp_path):
+  root = tmp_path / 'imgs'
+  root.mkdir()
+  for i in range(8):
+    Image.fromarray(np.full((12, 12, 3), i * 20, np.uint8)).save(root / f'{i}.png')
+  data_config = base_config().data
+  data_config.update({'source': 'folder', 'path': str(root), 'crop': 0, 'workers': 2})
+  with data.train_batches(data_config, 8, 2, 0) as batches:
+    next(batches)
+    workers = multiprocessing.active_children()
+    assert workers, 'no worker processes were started'
+    os.kill(workers[0].pid, signal.SIGKILL)
+    with pytest.raises(data.DataError, match=r'a decoding worker process failed .*exit code -9.*'
+                                        r'rerun with --config.data.workers=0'):
+      for _ in range(100):
+        next(batches)
 
 
 # Several paths and split unions (the CelebA sample: full-size and half-size zips, val + test).

@@ -1,8 +1,11 @@
 """Batches for training (shuffled per epoch, resumable, one slice per host) and evaluation (file order).
 
-Decoding runs in `config.data.workers` spawned processes (0: in this process). Workers get runs of
-positions, open the zip once each, and return uint8 arrays; the consumer converts to float32.
-`config.data.prefetch` whole batches are decoding ahead at any time.
+Grain runs it: a `grain.MapDataset` of positions, mapped through our decoder and batched, is
+decoded in `config.data.workers` spawned processes (0: in this process), each making whole
+batches of uint8 arrays and opening the zip once; about `config.data.prefetch` batches are
+decoded ahead; the consumer converts to float32. Which image a position holds is ours alone
+(below), so a resumed run restarts Grain at the saved position and the checkpoint stores two
+numbers, not Grain's iterator state.
 
 Training order: epoch `e` visits the split in the permutation drawn from (seed, e); global batch
 `s` holds positions [s*B, (s+1)*B) of it, and host `h` of `P` decodes only its contiguous slice
@@ -10,21 +13,18 @@ Training order: epoch `e` visits the split in the permutation drawn from (seed, 
 permutation, so shapes never change and the global batch does not depend on the number of hosts.
 """
 
-import collections
-import concurrent.futures
 import dataclasses
-import functools
 import logging
-import multiprocessing
 import os
 import threading
 import time
-import weakref
 import zipfile
 import zlib
 from collections.abc import Iterator
 
+import grain
 import numpy as np
+from absl import flags
 from PIL import Image
 
 from wae_jax.data.errors import DataError
@@ -39,6 +39,8 @@ DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.Decompression
                  zipfile.BadZipFile, zlib.error)
 # Corrupt files named in one warning; the count is always complete.
 MAX_NAMED_IN_WARNING = 20
+# The end of an endless training order (Grain's ranges are finite).
+ENDLESS = 2**62
 
 
 def describe_decode_error(error: Exception) -> str:
@@ -121,110 +123,105 @@ class Decoder:
     return True
 
 
-_worker_decoder: Decoder | None = None
+def _merge(parts: list[Decoded]) -> Decoded:
+  """One Decoded of several (a batch of single-image runs), in order."""
+  size = parts[0].images.shape[1:]
+  images = [part.images for part in parts if len(part.images)]
+  return Decoded(np.concatenate(images) if images else np.empty((0, *size), np.uint8),
+                 [item for part in parts for item in part.corrupt],
+                 sum(part.upscaled for part in parts), sum(part.crop_clipped for part in parts))
+
+
+@dataclasses.dataclass(frozen=True)
+class _TrainPosition:
+  """The i-th image this host decodes in the endless training order: (its position in the
+  epoch's permutation, the epoch's order). Each global batch is B consecutive positions, and
+  host h of P decodes its h-th slice of B / P."""
+  seed: int
+  flip: bool
+  steps_per_epoch: int
+  global_batch: int
+  host_batch: int
+  host_offset: int
+
+  def __call__(self, i: int) -> tuple[int, EpochOrder | None]:
+    step, within = divmod(int(i), self.host_batch)
+    epoch, step = divmod(step, self.steps_per_epoch)
+    position = step * self.global_batch + self.host_offset + within
+    return position, EpochOrder(self.seed, epoch, self.flip)
+
+
+def _file_position(i: int) -> tuple[int, EpochOrder | None]:
+  """The i-th image of evaluation: file order."""
+  return int(i), None
+
+
+class _DecodeOne:
+  """Grain map: (position, order) -> the Decoded of that one image; one Decoder per process."""
+
+  def __init__(self, source: Source, spec: Preprocess):
+    self.source, self.spec = source, spec
+    self._decoder: Decoder | None = None
+
+  def __getstate__(self) -> dict:
+    return {'source': self.source, 'spec': self.spec, '_decoder': None}
+
+  def __call__(self, where: tuple[int, EpochOrder | None]) -> Decoded:
+    if self._decoder is None:
+      self._decoder = Decoder(self.source, self.spec)
+    position, order = where
+    return self._decoder.decode(position, position + 1, order)
 
 
 def _exit_with_parent(parent: int) -> None:
-  """Ends this worker once its parent is gone (killed before it could shut the pool down)."""
+  """Ends this worker once its parent is gone (killed before it could stop its workers)."""
   while os.getppid() == parent:
     time.sleep(1.0)
   os._exit(0)
 
 
-def _init_worker(source: Source, spec: Preprocess, parent: int) -> None:
-  global _worker_decoder
-  _worker_decoder = Decoder(source, spec)
-  threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
+def _watch_parent(_worker_index: int, _worker_count: int) -> None:
+  threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
 
 
-def _decode_in_worker(start: int, stop: int, order: EpochOrder | None) -> Decoded:
-  return _worker_decoder.decode(start, stop, order)
+def _absl_flags_ready() -> None:
+  """Grain reads absl flags; where no absl.app parsed them (a notebook, a test), use defaults."""
+  if not flags.FLAGS.is_parsed():
+    flags.FLAGS.mark_as_parsed()
 
 
-class _Inline:
-  """A deferred call with the `result()` of a future: decoding in this process."""
+class _DecodedBatches:
+  """Decoded batches of images first .. stop - 1 (None: endless) of `position`, through Grain:
+  decoded in `workers` spawned processes (0: in this process), `prefetch` batches ahead."""
 
-  def __init__(self, call):
-    self._call = call
-
-  def result(self) -> Decoded:
-    return self._call()
-
-  def cancel(self) -> bool:
-    return True
-
-
-class _Workers:
-  """`workers` spawned decoding processes (spawn: safe after JAX has started threads), or none."""
-
-  def __init__(self, source: Source, spec: Preprocess, workers: int):
-    self._decoder = None
-    self._executor = None
+  def __init__(self, source: Source, spec: Preprocess, position, first: int, stop: int | None,
+               batch: int, workers: int, prefetch: int):
+    _absl_flags_ready()
+    dataset = (grain.MapDataset.range(first, stop if stop is not None else ENDLESS).map(position)
+               .map(_DecodeOne(source, spec)).batch(batch, batch_fn=_merge)
+               .to_iter_dataset(grain.ReadOptions(num_threads=0)))
     if workers > 0:
-      self._executor = concurrent.futures.ProcessPoolExecutor(
-          workers, mp_context=multiprocessing.get_context('spawn'),
-          initializer=_init_worker, initargs=(source, spec, os.getpid()))
-      self._finalizer = weakref.finalize(self, self._executor.shutdown, cancel_futures=True)
-    else:
-      self._decoder = Decoder(source, spec)
+      options = grain.MultiprocessingOptions(num_workers=workers,
+                                             per_worker_buffer_size=max(1, -(-prefetch // workers)))
+      dataset = dataset.mp_prefetch(options, worker_init_fn=_watch_parent)
+    self._iterator = iter(dataset)
 
-  def submit(self, start: int, stop: int, order: EpochOrder | None):
-    if self._executor is None:
-      return _Inline(functools.partial(self._decoder.decode, start, stop, order))
-    return self._executor.submit(_decode_in_worker, start, stop, order)
-
-  def close(self) -> None:
-    if self._executor is not None:
-      self._finalizer()
-
-
-def _result(future) -> Decoded:
-  try:
-    return future.result()
-  except concurrent.futures.process.BrokenProcessPool as error:
-    raise DataError(f'a decoding worker process died ({error}); rerun with --config.data.workers=0 '
-                    'to see the error in this process') from None
-
-
-class _Prefetcher:
-  """Keeps `depth` batches decoding; yields each batch's key and its chunks' results, in order.
-
-  A batch is split into one chunk per worker so that all workers share even a single batch.
-  """
-
-  def __init__(self, workers: _Workers, batches: Iterator, depth: int, chunks: int):
-    self._workers = workers
-    self._batches = batches  # of (key, start, stop, order)
-    self._depth = max(1, depth)
-    self._chunks = max(1, chunks)
-    self._pending = collections.deque()
-    self._fill()
-
-  def _fill(self) -> None:
-    while len(self._pending) < self._depth:
-      batch = next(self._batches, None)
-      if batch is None:
-        return
-      key, start, stop, order = batch
-      bounds = np.linspace(start, stop, min(self._chunks, stop - start) + 1).round().astype(int)
-      self._pending.append((key, [self._workers.submit(int(a), int(b), order)
-                                  for a, b in zip(bounds[:-1], bounds[1:])]))
-
-  def __iter__(self):
+  def __iter__(self) -> '_DecodedBatches':
     return self
 
-  def __next__(self) -> tuple[object, list[Decoded]]:
-    if not self._pending:
-      raise StopIteration
-    key, futures = self._pending.popleft()
-    self._fill()
-    return key, [_result(future) for future in futures]
+  def __next__(self) -> Decoded:
+    try:
+      return next(self._iterator)
+    except (StopIteration, DataError):
+      raise
+    except RuntimeError as error:  # Grain's report of a worker that died
+      raise DataError(f'a decoding worker process failed ({error}); rerun with '
+                      '--config.data.workers=0 to see the error in this process') from None
 
-  def cancel(self) -> None:
-    for _, futures in self._pending:
-      for future in futures:
-        future.cancel()
-    self._pending.clear()
+  def close(self) -> None:
+    close = getattr(self._iterator, 'close', None)
+    if close is not None:
+      close()
 
 
 def _to_float(parts: list[np.ndarray]) -> np.ndarray:
@@ -243,12 +240,11 @@ def _warn_corrupt(corrupt: dict[str, str], where: str) -> None:
   logger.warning('%d corrupt image(s) skipped in %s: %s%s', len(corrupt), where, named, more)
 
 
-def _check_strict(decoded: list[Decoded], strict: bool) -> None:
+def _check_strict(decoded: Decoded, strict: bool) -> None:
   if strict:
-    for part in decoded:
-      for location, error in part.corrupt:
-        raise DataError(f'{location}: corrupt image ({error}); replace or delete it, or set '
-                        'config.data.strict=False to skip corrupt images')
+    for location, error in decoded.corrupt:
+      raise DataError(f'{location}: corrupt image ({error}); replace or delete it, or set '
+                      'config.data.strict=False to skip corrupt images')
 
 
 def _preprocess_for(source: Source, data_config, image_size: int) -> Preprocess:
@@ -279,39 +275,36 @@ class BatchIterator:
     self.steps_per_epoch = len(source) // global_batch_size
     self._host_batch = global_batch_size // process_count
     self._host_offset = process_index * self._host_batch
-    self._flip = bool(data_config.flip)
+    self._position = _TrainPosition(seed, bool(data_config.flip), self.steps_per_epoch,
+                                    global_batch_size, self._host_batch, self._host_offset)
+    self._spec = spec
     self._strict = bool(data_config.strict)
-    self._depth = data_config.prefetch
-    self._chunks = data_config.workers
-    self._workers = _Workers(source, spec, data_config.workers)
+    self._workers, self._prefetch = data_config.workers, data_config.prefetch
+    self._decoded: _DecodedBatches | None = None
     self._corrupt: dict[str, str] = {}
     self._counts = {'upscaled': 0, 'crop_clipped': 0}
     self._start(0, 0)
 
   def _start(self, epoch: int, step: int) -> None:
+    if self._decoded is not None:
+      self._decoded.close()
     self._epoch, self._step = epoch, step
-    self._prefetcher = _Prefetcher(self._workers, self._batch_ranges(epoch, step), self._depth, self._chunks)
-
-  def _batch_ranges(self, epoch: int, step: int) -> Iterator:
-    while True:
-      order = EpochOrder(self.seed, epoch, self._flip)
-      for step in range(step, self.steps_per_epoch):
-        start = step * self.global_batch_size + self._host_offset
-        yield (epoch, step), start, start + self._host_batch, order
-      epoch, step = epoch + 1, 0
+    first = (epoch * self.steps_per_epoch + step) * self._host_batch
+    self._decoded = _DecodedBatches(self.source, self._spec, self._position, first, None,
+                                    self._host_batch, self._workers, self._prefetch)
 
   def __iter__(self) -> 'BatchIterator':
     return self
 
   def __next__(self) -> np.ndarray:
-    (epoch, step), decoded = next(self._prefetcher)
+    decoded = next(self._decoded)
     _check_strict(decoded, self._strict)
-    for part in decoded:
-      self._corrupt.update(part.corrupt)
-      self._counts['upscaled'] += part.upscaled
-      self._counts['crop_clipped'] += part.crop_clipped
-    self._epoch, self._step = (epoch, step + 1) if step + 1 < self.steps_per_epoch else (epoch + 1, 0)
-    return _to_float([part.images for part in decoded])
+    self._corrupt.update(decoded.corrupt)
+    self._counts['upscaled'] += decoded.upscaled
+    self._counts['crop_clipped'] += decoded.crop_clipped
+    self._epoch, self._step = divmod(self._epoch * self.steps_per_epoch + self._step + 1,
+                                     self.steps_per_epoch)
+    return _to_float([decoded.images])
 
   @property
   def stats(self) -> dict[str, int]:
@@ -337,15 +330,13 @@ class BatchIterator:
       raise DataError(f'{self.source.origin}: the saved data position does not fit this run '
                       f'({", ".join(f"{k}: saved {s}, now {n}" for k, (s, n) in mismatched.items())}); '
                       'resume with the same data, seed and batch size')
-    self._prefetcher.cancel()
     self._corrupt = dict(state.get('corrupt', {}))  # absent in checkpoints of older versions
     self._counts.update(state.get('counts', {}))
     self._start(int(state['epoch']), int(state['step']))
 
   def close(self) -> None:
     """Stops the worker processes."""
-    self._prefetcher.cancel()
-    self._workers.close()
+    self._decoded.close()
 
   def __enter__(self) -> 'BatchIterator':
     return self
@@ -371,17 +362,16 @@ def eval_batches(data_config, split: str, image_size: int, batch_size: int,
   """
   source = open_source(data_config, split)
   total = len(source) if max_images < 0 else min(max_images, len(source))
-  workers = _Workers(source, _preprocess_for(source, data_config, image_size), data_config.workers)
-  ranges = (((start,), start, min(start + batch_size, total), None) for start in range(0, total, batch_size))
-  prefetcher = _Prefetcher(workers, ranges, data_config.prefetch, data_config.workers)
+  decoded_batches = _DecodedBatches(source, _preprocess_for(source, data_config, image_size),
+                                    _file_position, 0, total, batch_size, data_config.workers,
+                                    data_config.prefetch)
   corrupt: dict[str, str] = {}
   ready: list[np.ndarray] = []
   try:
-    for _, decoded in prefetcher:
+    for decoded in decoded_batches:
       _check_strict(decoded, data_config.strict)
-      for part in decoded:
-        corrupt.update(part.corrupt)
-        ready.append(part.images)
+      corrupt.update(decoded.corrupt)
+      ready.append(decoded.images)
       while sum(len(part) for part in ready) >= batch_size:
         images = np.concatenate(ready)
         ready = [images[batch_size:]]
@@ -391,8 +381,7 @@ def eval_batches(data_config, split: str, image_size: int, batch_size: int,
     if corrupt:
       _warn_corrupt(corrupt, f'split {split} ({source.origin})')
   finally:
-    prefetcher.cancel()
-    workers.close()
+    decoded_batches.close()
 
 
 def num_images(data_config, split: str) -> int:
