@@ -16,7 +16,7 @@ import numpy as np
 import tqdm
 from tensorboardX import SummaryWriter
 
-from wae_jax import data, evaluation, figures, objectives, schedules
+from wae_jax import data, evaluation, figures, multiprocess, objectives, schedules
 from wae_jax.api import Model
 from wae_jax.checkpoint import Checkpointer, checkpoint_dir, check_resumable, config_changes
 from wae_jax.errors import ConfigError, UserError, WorkdirError
@@ -52,7 +52,7 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
 def prepare_workdir(workdir: str) -> None:
   try:
     os.makedirs(workdir, exist_ok=True)
-    probe = os.path.join(workdir, '.write_test')
+    probe = os.path.join(workdir, f'.write_test_{jax.process_index()}')  # one per process
     with open(probe, 'w') as f:
       f.write('ok')
     os.remove(probe)
@@ -116,12 +116,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   before the first step) logs the FID of samples to TensorBoard. `description` labels the
   progress bar. Returns the final (auto-encoder state, discriminator state or None).
   """
-  if config.train.distributed:
-    jax.distributed.initialize()
+  if config.train.distributed or multiprocess.requested():
+    multiprocess.initialize()
   check_config(config, jax.device_count())
   prepare_workdir(workdir)
   is_chief = jax.process_index() == 0
   _check_resume(config, workdir)  # a changed model fails before anything loads
+  multiprocess.barrier('resume checked')  # before process 0 creates checkpoints/
   # The data next: a missing dataset is reported before minutes of model initialisation.
   batches = data.train_batches(config.data, config.model.image_size, config.train.batch_size,
                                config.seed, jax.process_index(), jax.process_count())
@@ -177,7 +178,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, batches: Any,
   train_step = make_train_step(config, mesh)
   sharding = batch_sharding(mesh)
   writer = SummaryWriter(workdir) if is_chief else None
-  model = Model.from_state(config, ae_state)
+  model = Model.from_state(config, multiprocess.host_local(ae_state))
   fixed_images = None
   reported_corrupt = batches.stats['corrupt']  # those of a resumed run were reported before
   history: list[tuple[int, Any]] = []
@@ -219,12 +220,14 @@ def _train(config: ml_collections.ConfigDict, workdir: str, batches: Any,
             writer.add_scalar(f'data/{name}', value, step)
 
       if step % config.train.image_every == 0 or step == total:
-        model.variables = {'params': ae_state.params, 'batch_stats': ae_state.batch_stats}
+        model.variables = multiprocess.host_local(
+            {'params': ae_state.params, 'batch_stats': ae_state.batch_stats})
         if is_chief:
           _write_grids(model, fixed_images, os.path.join(workdir, 'images'), step)
 
       if evaluator is not None and config.train.fid_every > 0 and step % config.train.fid_every == 0:
-        model.variables = {'params': ae_state.params, 'batch_stats': ae_state.batch_stats}
+        model.variables = multiprocess.host_local(
+            {'params': ae_state.params, 'batch_stats': ae_state.batch_stats})
         fid = evaluator.fid_of_samples(model, config.eval.num_during_training)
         if writer:
           writer.add_scalar('eval/fid_samples', fid, step)
