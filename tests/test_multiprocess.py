@@ -16,7 +16,8 @@ import jax
 import numpy as np
 import pytest
 
-from wae_jax import multiprocess, train
+import wae_jax
+from wae_jax import evaluation, multiprocess, train
 from wae_jax.checkpoint import checkpoint_dir
 
 from test_step import assert_trees_close
@@ -123,7 +124,8 @@ def test_only_process_0_writes_events_grids_and_lists(two_process_run):
   outside_checkpoints = lambda paths: [p for p in paths if not p.startswith(checkpoint_dir(workdir))]  # noqa: E731
   written = {k: (audit / f'writes_{k}.txt').read_text().split() if (audit / f'writes_{k}.txt').exists()
              else [] for k in (0, 1)}
-  assert not [p for p in outside_checkpoints(written[1]) if p.startswith(workdir)], written[1]
+  probe = os.path.join(workdir, '.write_test_1')  # each process checks that it can write there
+  assert not [p for p in outside_checkpoints(written[1]) if p.startswith(workdir) and p != probe], written[1]
   chief = set(outside_checkpoints(written[0]))
   images = {f'{kind}_{step:08d}.png' for kind in ('samples', 'reconstructions', 'interpolations')
             for step in (2, 4)}
@@ -208,3 +210,47 @@ def test_the_hosts_decode_disjoint_halves_of_every_global_batch(image_folder, tm
   for step in range(8):  # disjoint: no image of one host's half is in the other's
     for image in halves[0][step]:
       assert not any(np.array_equal(image, other) for other in halves[1][step])
+
+
+# launch.py with a stand-in FID network (the mean colour of each image: 3 features), as
+# test_evaluation's FakeExtractor: the real Inception network on CPU takes minutes.
+STAND_IN_FID_LAUNCH = textwrap.dedent('''
+    import runpy, sys
+    import numpy as np
+    from wae_jax.evaluation import reference
+    reference.make_feature_extractor = lambda config: (
+        lambda images: images.reshape(len(images), -1, 3).mean(axis=1).astype(np.float32))
+    sys.argv = sys.argv[1:]
+    runpy.run_path(sys.argv[0], run_name='__main__')
+''')
+EVAL_FIELDS = {'eval.split': 'train', 'eval.real_split': 'train', 'eval.num_samples': 10,
+               'eval.num_reconstructions': 9, 'eval.num_interpolations': 5,
+               'eval.interpolation_steps': 4, 'eval.batch_size': 4}
+
+
+def test_stats_and_eval_in_two_processes_equal_one_process(two_process_run, image_folder, tmp_path):
+  workdir, _ = two_process_run
+  config_path = config_file(tmp_path, image_folder, **EVAL_FIELDS)
+  stats, evaluated = str(tmp_path / 'stats.npz'), shutil.copytree(workdir, str(tmp_path / 'run'))
+  for arguments in (['--mode=stats', f'--output={stats}'],
+                    ['--mode=eval', f'--config.eval.reference_stats={stats}', f'--workdir={evaluated}']):
+    command = [sys.executable, '-c', STAND_IN_FID_LAUNCH, LAUNCH, f'--config={config_path}', *arguments]
+    for status, output in run_processes(command, tmp_path):
+      assert status == 0, output[-3000:]
+  two = evaluation.read_metrics(evaluated)
+
+  config = tiny_config(image_folder)
+  for name, value in EVAL_FIELDS.items():
+    setattr(config.eval, name.split('.')[1], value)
+  mean_colour = lambda images: images.reshape(len(images), -1, 3).mean(axis=1).astype(np.float32)  # noqa: E731
+  one_stats = evaluation.compute_reference_stats(config, str(tmp_path / 'one.npz'), mean_colour)
+  np.testing.assert_allclose(np.load(one_stats)['features'], np.load(stats)['features'], rtol=1e-6)
+  config.eval.reference_stats = one_stats
+  evaluator = evaluation.Evaluator(config, feature_extractor=mean_colour)
+  one = dict(evaluator.run(wae_jax.load(workdir)))
+  for part in evaluation.PARTS:
+    assert two['parts'][part]['count'] == one[f'{part}/count']
+    for score in ('fid', 'kid', 'precision', 'recall', 'sharpness'):
+      assert two['parts'][part][score] == pytest.approx(one[f'{part}/{score}'], rel=1e-4, abs=1e-9), (part, score)
+  assert sorted(os.listdir(os.path.join(evaluated, 'eval'))) == [
+      'interpolations.png', 'metrics.json', 'reconstructions.png', 'samples.png']

@@ -122,11 +122,14 @@ def gather_rows(array: np.ndarray) -> np.ndarray:
   if jax.process_count() == 1:
     return array
   from jax.experimental import multihost_utils
-  counts = np.asarray(multihost_utils.process_allgather(np.int64(len(array)))).reshape(-1)
-  padded = np.zeros((int(counts.max()),) + array.shape[1:], array.dtype)
-  padded[:len(array)] = array
+  # 64-bit values travel as pairs of uint32 (JAX without x64 would round them to 32 bits).
+  rows = np.ascontiguousarray(array).reshape(len(array), -1).view(np.uint32)
+  counts = np.asarray(multihost_utils.process_allgather(np.int32(len(rows)))).reshape(-1)
+  padded = np.zeros((int(counts.max()), rows.shape[1]), np.uint32)
+  padded[:len(rows)] = rows
   every = np.asarray(multihost_utils.process_allgather(padded))  # [processes, max, ...]
-  return np.concatenate([every[k, :n] for k, n in enumerate(counts)])
+  gathered = np.concatenate([every[k, :n] for k, n in enumerate(counts)])
+  return gathered.view(array.dtype).reshape((-1,) + array.shape[1:])
 
 
 def lost_processes(timeout: float) -> list[int] | None:

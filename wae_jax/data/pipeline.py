@@ -363,16 +363,17 @@ def train_batches(data_config, image_size: int, global_batch_size: int, seed: in
 
 
 def eval_batches(data_config, split: str, image_size: int, batch_size: int,
-                 max_images: int = -1) -> Iterator[np.ndarray]:
-  """The first `max_images` (-1: all) images of `split` in file order, unflipped, as float32 batches.
+                 max_images: int = -1, start: int = 0) -> Iterator[np.ndarray]:
+  """`max_images` (-1: all) images of `split` from image `start` on, in file order, unflipped, as
+  float32 batches (one host's share of a split: `start` at its first image).
 
   Every batch has `batch_size` images except the last. Corrupt images are skipped (the batch is
   filled from the next ones) and named in one warning at the end, or fatal with config.data.strict.
   """
   source = open_source(data_config, split)
-  total = len(source) if max_images < 0 else min(max_images, len(source))
+  total = len(source) if max_images < 0 else min(start + max_images, len(source))
   workers = _Workers(source, _preprocess_for(source, data_config, image_size), data_config.workers)
-  ranges = (((start,), start, min(start + batch_size, total), None) for start in range(0, total, batch_size))
+  ranges = (((start,), start, min(start + batch_size, total), None) for start in range(start, total, batch_size))
   prefetcher = _Prefetcher(workers, ranges, data_config.prefetch, data_config.workers)
   corrupt: dict[str, str] = {}
   ready: list[np.ndarray] = []
