@@ -7,6 +7,7 @@
   python launch.py --config=configs/wae_resnet.py --workdir=... --mode=eval
   python launch.py --mode=compare --compare=workdirs/vae,workdirs/wae --output=tables.md
   python launch.py --mode=study --config=configs/study_thesis.py:cpu --workdir=studies/cpu
+  python -m wae_jax.multiprocess --num_processes=2 -- --config=configs/demo.py --workdir=...
 
 Everything this calls is importable (wae_jax.train.train_and_evaluate, wae_jax.load, ...).
 """
@@ -16,7 +17,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from wae_jax import run_modes
+from wae_jax import multiprocess, run_modes
 from wae_jax.config_defaults import base_config, closest_fields, flat_fields
 from wae_jax.errors import UserError
 
@@ -76,9 +77,13 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO
+  if multiprocess.requested() or (FLAGS.config and FLAGS.config.train.distributed):
+    multiprocess.initialize()  # one process of several (python -m wae_jax.multiprocess, a cluster)
   try:
-    run_modes.MODES[FLAGS.mode](config=FLAGS.config, workdir=FLAGS.workdir,
-                                compare=FLAGS.compare, output=FLAGS.output)
+    with multiprocess.failures_named():  # a lost process is one line naming it
+      run_modes.MODES[FLAGS.mode](config=FLAGS.config, workdir=FLAGS.workdir,
+                                  compare=FLAGS.compare, output=FLAGS.output)
+      multiprocess.finish()  # no process leaves while another still needs it
   except UserError as e:
     fail(str(e))
 

@@ -263,9 +263,9 @@ def most_arrays_alive(config, monkeypatch, n):
   live = LiveArrays()
   batches_made = []
 
-  def eval_batches(data_config, split, image_size, batch_size, max_images=-1):
-    total = n if max_images < 0 else min(max_images, n)
-    for start in range(0, total, batch_size):
+  def eval_batches(data_config, split, image_size, batch_size, max_images=-1, start=0):
+    total = n if max_images < 0 else min(start + max_images, n)
+    for start in range(start, total, batch_size):
       batch = np.random.default_rng(start).random((min(batch_size, total - start), SIZE, SIZE, 3),
                                                   dtype=np.float32)
       live(batch)

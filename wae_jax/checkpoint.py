@@ -63,11 +63,13 @@ class Checkpointer:
 
   def restore(self, ae_state: TrainState, disc_state: TrainState | None, step: int | None = None
               ) -> tuple[TrainState, TrainState | None, jax.Array, dict]:
-    """Restores into the structure (and shardings) of the given states.
+    """Restores into the structure (and shardings) of the given states; abstract leaves without
+    a sharding are restored onto this process's first device, whatever topology saved them.
 
     Returns (ae_state, disc_state, rng, meta), meta holding 'step', 'data' and 'config'.
     """
     step = self.latest_step() if step is None else step
+    ae_state, disc_state = placed((ae_state, disc_state))
     items = {'autoencoder': ocp.args.StandardRestore(ae_state), 'meta': ocp.args.JsonRestore()}
     if disc_state is not None:
       items['discriminator'] = ocp.args.StandardRestore(disc_state)
@@ -81,6 +83,20 @@ class Checkpointer:
 
   def close(self) -> None:
     self._manager.close()
+
+
+def placed(tree):
+  """`tree` with every abstract leaf (jax.ShapeDtypeStruct) that lacks a sharding placed on this
+  process's first device: Orbax would otherwise take the saving run's device layout, which another
+  number of processes or devices does not have."""
+  device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+
+  def place(leaf):
+    if isinstance(leaf, jax.ShapeDtypeStruct) and leaf.sharding is None:
+      return jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=device)
+    return leaf
+
+  return jax.tree.map(place, tree)
 
 
 def config_from_meta(meta: dict) -> ml_collections.ConfigDict:

@@ -90,7 +90,9 @@ def base_config() -> ml_collections.ConfigDict:
   config.train.checkpoint_every = 1000
   config.train.keep_checkpoints = 3
   config.train.fid_every = 0  # > 0: run the FID evaluator during training every N steps
-  config.train.distributed = False  # call jax.distributed.initialize() (multi-host)
+  # True: join JAX's multi-controller runtime (one process per host; JAX detects SLURM, Cloud TPU,
+  # MPI). Also done without it when JAX_NUM_PROCESSES > 1 is set (python -m wae_jax.multiprocess).
+  config.train.distributed = False
 
   config.eval = ml_collections.ConfigDict()
   config.eval.batch_size = 100

@@ -17,7 +17,7 @@ import numpy as np
 import tqdm
 from tensorboardX import SummaryWriter
 
-from wae_jax import data, evaluation, figures, objectives, schedules
+from wae_jax import data, evaluation, figures, multiprocess, objectives, schedules
 from wae_jax.api import Model
 from wae_jax.checkpoint import Checkpointer, checkpoint_dir, check_resumable, config_changes
 from wae_jax.errors import ConfigError, UserError, WorkdirError
@@ -51,7 +51,7 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
 def prepare_workdir(workdir: str) -> None:
   try:
     os.makedirs(workdir, exist_ok=True)
-    probe = os.path.join(workdir, '.write_test')
+    probe = os.path.join(workdir, f'.write_test_{jax.process_index()}')  # one per process
     with open(probe, 'w') as f:
       f.write('ok')
     os.remove(probe)
@@ -116,12 +116,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   before the first step) logs the FID of samples to TensorBoard. `description` labels the
   progress bar. Returns the final (auto-encoder state, discriminator state or None).
   """
-  if config.train.distributed:
-    jax.distributed.initialize()
+  if config.train.distributed or multiprocess.requested():
+    multiprocess.initialize()
   check_config(config, jax.device_count())
   prepare_workdir(workdir)
   is_chief = jax.process_index() == 0
   _check_resume(config, workdir)  # a changed model fails before anything loads
+  multiprocess.barrier('resume checked')  # before process 0 creates checkpoints/
   # The data next: a missing dataset is reported before minutes of model initialisation.
   batches = data.train_batches(config.data, config.model.image_size, config.train.batch_size,
                                config.seed, jax.process_index(), jax.process_count())
@@ -238,12 +239,12 @@ class LoopOutputs:
 
   def write_grids(self, step: int, ae_state: TrainState, _disc_state: TrainState | None) -> None:
     if self.is_chief:
-      _write_grids(self.model.with_state(ae_state), self.grid_images,
+      _write_grids(self.model.with_state(multiprocess.host_local(ae_state)), self.grid_images,
                    os.path.join(self.workdir, 'images'), step,
                    self.config.eval.interpolation_steps)
 
   def log_fid(self, step: int, ae_state: TrainState, _disc_state: TrainState | None) -> None:
-    fid = self.evaluator.fid_of_samples(self.model.with_state(ae_state),
+    fid = self.evaluator.fid_of_samples(self.model.with_state(multiprocess.host_local(ae_state)),
                                         self.config.eval.num_during_training)
     if self.writer:
       self.writer.add_scalar('eval/fid_samples', fid, step)
@@ -280,7 +281,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, batches: Any,
   train_step = make_train_step(config, mesh)
   sharding = batch_sharding(mesh)
   # Evaluation mode ignores the step's device axis: the step's networks serve the model too.
-  model = Model.from_state(config, ae_state, networks.autoencoder)
+  model = Model.from_state(config, multiprocess.host_local(ae_state), networks.autoencoder)
   progress = tqdm.tqdm(total=total, initial=start, desc=description, unit='step',
                        disable=not is_chief, dynamic_ncols=True)
   outputs = LoopOutputs(config, workdir, batches, checkpointer, evaluator, model, step_rng,

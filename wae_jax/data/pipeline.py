@@ -354,16 +354,17 @@ def train_batches(data_config, image_size: int, global_batch_size: int, seed: in
 
 
 def eval_batches(data_config, split: str, image_size: int, batch_size: int,
-                 max_images: int = -1) -> Iterator[np.ndarray]:
-  """The first `max_images` (-1: all) images of `split` in file order, unflipped, as float32 batches.
+                 max_images: int = -1, start: int = 0) -> Iterator[np.ndarray]:
+  """`max_images` (-1: all) images of `split` from image `start` on, in file order, unflipped, as
+  float32 batches (one host's share of a split: `start` at its first image).
 
   Every batch has `batch_size` images except the last. Corrupt images are skipped (the batch is
   filled from the next ones) and named in one warning at the end, or fatal with config.data.strict.
   """
   source = open_source(data_config, split)
-  total = len(source) if max_images < 0 else min(max_images, len(source))
+  total = len(source) if max_images < 0 else min(start + max_images, len(source))
   decoded_batches = _DecodedBatches(source, _preprocess_for(source, data_config, image_size),
-                                    _file_position, 0, total, batch_size, data_config.workers,
+                                    _file_position, start, total, batch_size, data_config.workers,
                                     data_config.prefetch)
   corrupt: dict[str, str] = {}
   ready: list[np.ndarray] = []

@@ -14,6 +14,9 @@ Protocol (also written into metrics.json and under every table):
 - Real images: as many images of config.eval.real_split (default train) as are reconstructed,
   in file order: real data scored like a model's images.
 Images stream batch by batch; only their features are kept (KID and precision / recall need them).
+With several processes each scores a contiguous share of every part's images (process 0 the
+first ones, which the figures show), the features are gathered in image order, and process 0
+writes metrics.json and the figures: the scores equal one process's.
 """
 
 import itertools
@@ -21,11 +24,12 @@ import json
 import os
 from collections.abc import Callable, Iterator
 
+import jax
 import ml_collections
 import numpy as np
 import tqdm
 
-from wae_jax import api, data, figures
+from wae_jax import api, data, figures, multiprocess
 from wae_jax.evaluation import reference as reference_stats
 from wae_jax.evaluation.reference import EvaluationError, data_protocol, progress_bar
 from wae_jax.evaluation.scores import FID_NETWORK, ImageScores, Reference, SCORES
@@ -114,7 +118,8 @@ class Evaluator:
 
   def _sample_batches(self, model, n: int) -> Iterator[np.ndarray]:
     size = self.config.eval.batch_size
-    for index, start in enumerate(range(0, n, size)):
+    for index in multiprocess.share(-(-n // size)):  # this host's batches
+      start = index * size
       yield figures.to_uint8(model.sample(min(size, n - start), seed=batch_seed(self.config.seed, index)))
 
   def fid_of_samples(self, model, n: int) -> float:
@@ -138,6 +143,9 @@ class Evaluator:
       raise EvaluationError(f'the scores need at least 4 images per part: config.eval.num_samples = '
                             f'{config.num_samples}, {test_images} test images, {pairs} interpolation pairs')
     real_images = min(test_images, data.num_images(self.config.data, config.real_split))
+    if config.save_images and jax.process_count() > 1:
+      raise EvaluationError('config.eval.save_images needs one process: evaluate with '
+                            '`python launch.py --mode=eval ...` alone to save the scored images')
     saved = {'save_images': bool(config.save_images)}
     return {
         'samples': {'num_images': config.num_samples, 'seed': self.config.seed, **saved},
@@ -159,6 +167,7 @@ class Evaluator:
     directory = os.path.join(workdir, EVAL_DIR) if workdir else None
     if directory:
       os.makedirs(directory, exist_ok=True)
+    writes = directory if jax.process_index() == 0 else None  # one writer: process 0
     settings = self.settings()
     record = {
         'step': None if model is None else int(model.step),
@@ -174,8 +183,8 @@ class Evaluator:
     todo = [part for part in parts if part not in done]
     for part, result in itertools.chain(done.items(), self._compute(model, settings, todo, directory)):
       record['parts'][part] = {**result, 'settings': settings[part]}
-      if directory:
-        write_json(os.path.join(directory, METRICS_FILE), record)
+      if writes:
+        write_json(os.path.join(writes, METRICS_FILE), record)
       for name, value in result.items():
         yield f'{part}/{name}', value
 
@@ -184,6 +193,8 @@ class Evaluator:
     """(part, result) of each part in `todo`, as each finishes."""
     evaluate = {'samples': self._evaluate_samples, 'reconstructions': self._evaluate_reconstructions,
                 'interpolations': self._evaluate_interpolations, 'real': self._evaluate_real}
+    if jax.process_index() != 0:
+      directory = None  # figures and saved images: process 0
     for part in todo:
       yield part, evaluate[part](model, settings[part], directory)
 
@@ -206,9 +217,11 @@ class Evaluator:
       figures.save_grid(os.path.join(directory, 'samples.png'), shown.get(), figures.GRID_COLS)
     return scores.result(self.reference)
 
-  def _split_batches(self, split: str, batch_size: int, n: int) -> Iterator[np.ndarray]:
-    config = self.config
-    return data.eval_batches(config.data, split, config.model.image_size, batch_size, max_images=n)
+  def _split_batches(self, split: str, batch_size: int, n: int, unit: int = 1) -> Iterator[np.ndarray]:
+    """This host's share of the first n images of `split` (split in whole `unit`s, e.g. pairs)."""
+    config, mine = self.config, multiprocess.share(n, unit=unit)
+    return data.eval_batches(config.data, split, config.model.image_size, batch_size,
+                             max_images=len(mine), start=mine.start)
 
   def _evaluate_reconstructions(self, model, settings: dict, directory: str | None) -> dict:
     n = settings['num_images']
@@ -250,7 +263,7 @@ class Evaluator:
     saved = self._image_file(directory, 'interpolations', pairs * (steps - 2))
     shown = FirstImages(INTERPOLATION_ROWS)
     with progress_bar(pairs * (steps - 2), 'eval interpolations') as progress:
-      for batch in self._split_batches(self.config.eval.split, 2 * pairs_per_batch, 2 * pairs):
+      for batch in self._split_batches(self.config.eval.split, 2 * pairs_per_batch, 2 * pairs, unit=2):
         originals = figures.to_uint8(batch[:len(batch) - len(batch) % 2])
         codes = interpolation_codes(model.encode(batch[:len(originals)]), steps)
         decoded = model.decode(codes.reshape(-1, codes.shape[-1]))
@@ -321,5 +334,7 @@ def evaluate(config: ml_collections.ConfigDict | None, workdir: str) -> dict:
     raise EvaluationError(f'{workdir}: the checkpoint makes {model.config.model.image_size}px images but '
                           f'the config says {config.model.image_size}; evaluate with its own config')
   for name, value in Evaluator(config).run(model, workdir):
-    tqdm.tqdm.write(f'{name} = {value:.6g}')
+    if jax.process_index() == 0:
+      tqdm.tqdm.write(f'{name} = {value:.6g}')
+  multiprocess.barrier('metrics written')  # by process 0
   return read_metrics(workdir)

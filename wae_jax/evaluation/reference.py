@@ -9,11 +9,12 @@ protocol they were made under, and refused when a run's protocol differs (`load_
 import os
 from collections.abc import Callable
 
+import jax
 import ml_collections
 import numpy as np
 import tqdm
 
-from wae_jax import data, fid, figures
+from wae_jax import data, fid, figures, multiprocess
 from wae_jax.errors import UserError
 from wae_jax.evaluation.scores import Reference
 from wae_jax.fid.weights import cache_dir
@@ -63,25 +64,31 @@ def make_feature_extractor(config: ml_collections.ConfigDict) -> fid.FeatureExtr
 
 
 def progress_bar(total: int, description: str) -> tqdm.tqdm:
-  return tqdm.tqdm(total=total, desc=description, unit='img', dynamic_ncols=True, leave=False)
+  """A progress bar of this host's share (shown by process 0 only)."""
+  return tqdm.tqdm(total=total, desc=description, unit='img', dynamic_ncols=True, leave=False,
+                   disable=jax.process_index() != 0)
 
 
 def compute_reference_stats(config: ml_collections.ConfigDict, output_path: str | None = None,
                             feature_extractor: Callable[[np.ndarray], np.ndarray] | None = None) -> str:
   """Streams config.eval.split at config.model.image_size through the FID network and saves the
   feature statistics and features with the data protocol; returns the path (default:
-  `reference_stats_path`)."""
+  `reference_stats_path`). With several processes each computes the features of its share of
+  the split, and process 0 saves them all."""
   path = output_path or reference_stats_path(config)
   protocol = data_protocol(config)
   extractor = feature_extractor or make_feature_extractor(config)
   features = []
+  mine = multiprocess.share(protocol['num_images'])
   batches = data.eval_batches(config.data, config.eval.split, config.model.image_size,
-                              config.eval.batch_size)
-  with progress_bar(protocol['num_images'], f'FID statistics of {config.eval.split}') as progress:
+                              config.eval.batch_size, max_images=len(mine), start=mine.start)
+  with progress_bar(len(mine), f'FID statistics of {config.eval.split}') as progress:
     for batch in batches:
       features.append(np.asarray(extractor(figures.to_uint8(batch)), np.float32))
       progress.update(len(batch))
-  features = np.concatenate(features)
+  features = multiprocess.gather_rows(np.concatenate(features))
+  if jax.process_index() != 0:
+    return path
   statistics = fid.RunningStatistics()
   statistics.update(features)
   mean, covariance = statistics.mean_and_covariance()

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from wae_jax import fid, metrics
+from wae_jax import fid, metrics, multiprocess
 from wae_jax.fid.kid import DEFAULT_SUBSET_SIZE, DEFAULT_SUBSETS
 from wae_jax.fid.precision_recall import DEFAULT_K
 
@@ -147,10 +147,15 @@ class ImageScores:
     self._count += len(images)
 
   def image_set(self) -> ImageSet:
-    if self._count < 2:
-      raise fid.FIDError(f'scores need at least 2 images, got {self._count}.')
-    return ImageSet(np.concatenate(self._features),
-                    {name: total / self._count for name, total in self._sums.items()})
+    """The images of every process (each scored its share; process order is image order)."""
+    if not self._features:
+      raise fid.FIDError(f'scores need at least 2 images per process, got {self._count}.')
+    features = multiprocess.gather_rows(np.concatenate(self._features))
+    sums = multiprocess.gather_rows(np.array([[self._sums[name] for name in PIXEL_SCORES]])).sum(0)
+    if len(features) < 2:
+      raise fid.FIDError(f'scores need at least 2 images, got {len(features)}.')
+    return ImageSet(features, {name: float(total) / len(features)
+                               for name, total in zip(PIXEL_SCORES, sums)})
 
   def result(self, reference: Reference) -> dict[str, float]:
     return result(self.image_set(), reference)
