@@ -14,6 +14,7 @@ permutation, so shapes never change and the global batch does not depend on the 
 """
 
 import dataclasses
+import functools
 import logging
 import os
 import threading
@@ -180,8 +181,10 @@ def _exit_with_parent(parent: int) -> None:
   os._exit(0)
 
 
-def _watch_parent(_worker_index: int, _worker_count: int) -> None:
-  threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
+def _watch_parent(parent: int, _worker_index: int, _worker_count: int) -> None:
+  """Grain's worker_init_fn (with `parent` bound in the parent): `parent` is passed rather than
+  read here, since a worker still starting when its parent is killed is already an orphan."""
+  threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
 
 
 def _absl_flags_ready() -> None:
@@ -203,7 +206,8 @@ class _DecodedBatches:
     if workers > 0:
       options = grain.MultiprocessingOptions(num_workers=workers,
                                              per_worker_buffer_size=max(1, -(-prefetch // workers)))
-      dataset = dataset.mp_prefetch(options, worker_init_fn=_watch_parent)
+      dataset = dataset.mp_prefetch(options,
+                                    worker_init_fn=functools.partial(_watch_parent, os.getpid()))
     self._iterator = iter(dataset)
 
   def __iter__(self) -> '_DecodedBatches':

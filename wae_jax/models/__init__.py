@@ -7,6 +7,7 @@ its encoder gives; the objective (VAE, WAE-GAN, WAE-MMD) is chosen separately in
 """
 
 import dataclasses
+import functools
 from typing import Any, Callable, Literal
 
 import flax.linen as nn
@@ -73,38 +74,28 @@ def sizes_of(cfg: Any) -> Sizes:
   return Sizes(**chosen)
 
 
-def _vae_decoder(cfg, dtype, axis_name):
+# What tells the VAE's and the WAE's convolutional networks apart besides their sizes
+# (thesis 4.3.1 and 4.3.2).
+_VAE_STYLE = {'kernel_size': 3, 'activation': 'leaky_relu'}
+_WAE_STYLE = {'kernel_size': 5, 'activation': 'relu'}
+_VAE_DECODER = {**_VAE_STYLE, 'final_strides': 1, 'dense_activation': 'selu', 'dense_norm': False,
+                'norm_first': False}
+_WAE_DECODER = {**_WAE_STYLE, 'final_strides': 2, 'dense_activation': 'relu', 'dense_norm': True,
+                'norm_first': True}
+
+
+def _conv_decoder(style, cfg, dtype, axis_name):
   sizes = sizes_of(cfg)
-  return ConvDecoder(cfg.image_size, sizes.decoder_widths[1:], kernel_size=3,
-                     activation='leaky_relu', base_channels=sizes.decoder_widths[0],
-                     final_strides=1, hidden_units=sizes.decoder_hidden_units,
-                     dense_activation='selu', dense_norm=False, norm_first=False,
-                     axis_name=axis_name, dtype=dtype)
+  return ConvDecoder(cfg.image_size, sizes.decoder_widths[1:],
+                     base_channels=sizes.decoder_widths[0], hidden_units=sizes.decoder_hidden_units,
+                     axis_name=axis_name, dtype=dtype, **style)
 
 
-def _wae_decoder(cfg, dtype, axis_name):
+def _conv_encoder(style, cfg, dtype, axis_name, gaussian):
   sizes = sizes_of(cfg)
-  return ConvDecoder(cfg.image_size, sizes.decoder_widths[1:], kernel_size=5,
-                     activation='relu', base_channels=sizes.decoder_widths[0],
-                     final_strides=2, hidden_units=sizes.decoder_hidden_units,
-                     dense_activation='relu', dense_norm=True, norm_first=True,
-                     axis_name=axis_name, dtype=dtype)
-
-
-def _vae_encoder(cfg, dtype, axis_name, gaussian):
-  sizes = sizes_of(cfg)
-  return ConvEncoder(sizes.encoder_widths, kernel_size=3, activation='leaky_relu',
-                     latent_dim=cfg.latent_dim, hidden_units=sizes.encoder_hidden_units,
-                     hidden_activation='selu', gaussian=gaussian, axis_name=axis_name,
-                     dtype=dtype)
-
-
-def _wae_encoder(cfg, dtype, axis_name, gaussian):
-  sizes = sizes_of(cfg)
-  return ConvEncoder(sizes.encoder_widths, kernel_size=5, activation='relu',
-                     latent_dim=cfg.latent_dim, hidden_units=sizes.encoder_hidden_units,
-                     hidden_activation='relu', gaussian=gaussian, axis_name=axis_name,
-                     dtype=dtype)
+  return ConvEncoder(sizes.encoder_widths, latent_dim=cfg.latent_dim,
+                     hidden_units=sizes.encoder_hidden_units, gaussian=gaussian,
+                     axis_name=axis_name, dtype=dtype, **style)
 
 
 def _resnet_encoder(cfg, dtype, axis_name, gaussian):
@@ -131,18 +122,22 @@ class Architecture:
   thesis_sizes: Sizes
 
 
-_VAE_ENCODER, _WAE_ENCODER = (32, 64, 128, 256, 512), (128, 256, 512, 1024, 2048)
+_vae_encoder = functools.partial(_conv_encoder, {**_VAE_STYLE, 'hidden_activation': 'selu'})
+_wae_encoder = functools.partial(_conv_encoder, {**_WAE_STYLE, 'hidden_activation': 'relu'})
+_vae_decoder = functools.partial(_conv_decoder, _VAE_DECODER)
+_wae_decoder = functools.partial(_conv_decoder, _WAE_DECODER)
+_VAE_WIDTHS, _WAE_WIDTHS = (32, 64, 128, 256, 512), (128, 256, 512, 1024, 2048)
 _RESNET_STAGES = (64, 128, 256, 512)
-_VAE_DECODER, _WAE_DECODER = (512, 256, 128, 64, 32, 16), (2048, 1024, 512, 256, 128)
+_VAE_DECODER_WIDTHS, _WAE_DECODER_WIDTHS = (512, 256, 128, 64, 32, 16), (2048, 1024, 512, 256, 128)
 ARCHITECTURES: dict[str, Architecture] = {
     'vae': Architecture(_vae_encoder, _vae_decoder, 'gaussian',
-                        Sizes(_VAE_ENCODER, _VAE_DECODER, 2048, 2048)),
+                        Sizes(_VAE_WIDTHS, _VAE_DECODER_WIDTHS, 2048, 2048)),
     'vae_resnet': Architecture(_resnet_encoder, _vae_decoder, 'gaussian',
-                               Sizes(_RESNET_STAGES, _VAE_DECODER, 0, 2048)),
+                               Sizes(_RESNET_STAGES, _VAE_DECODER_WIDTHS, 0, 2048)),
     'wae': Architecture(_wae_encoder, _wae_decoder, 'point',
-                        Sizes(_WAE_ENCODER, _WAE_DECODER, 0, 0)),
+                        Sizes(_WAE_WIDTHS, _WAE_DECODER_WIDTHS, 0, 0)),
     'wae_resnet': Architecture(_resnet_encoder, _wae_decoder, 'point',
-                               Sizes(_RESNET_STAGES, _WAE_DECODER, 0, 0)),
+                               Sizes(_RESNET_STAGES, _WAE_DECODER_WIDTHS, 0, 0)),
 }
 
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
@@ -171,7 +166,8 @@ def build(model_config: Any, dtype: str = 'float32', axis_name: str | None = Non
     raise ConfigError(f'config.model.image_size={model_config.image_size} is too small for the '
                       f'{model_config.name} encoder: use at least {encoder.MIN_IMAGE_SIZE}')
   sizes = sizes_of(model_config)
-  needed = 1 + num_upsamplings(model_config.image_size) - (architecture.decoder is _wae_decoder)
+  decoder = architecture.decoder(model_config, compute, axis_name)
+  needed = 1 + num_upsamplings(model_config.image_size) - (decoder.final_strides == 2)
   if len(sizes.decoder_widths) < needed:
     raise ConfigError(f'config.model.decoder_widths={sizes.decoder_widths}: {model_config.name} at '
                       f'{model_config.image_size}x{model_config.image_size} needs {needed} widths '
@@ -181,7 +177,7 @@ def build(model_config: Any, dtype: str = 'float32', axis_name: str | None = Non
     what = f'{len(stages)} (one per ResNet stage)' if stages is not None else 'at least one'
     raise ConfigError(f'config.model.encoder_widths={sizes.encoder_widths}: {model_config.name} '
                       f'takes {what}')
-  autoencoder = AutoEncoder(encoder, architecture.decoder(model_config, compute, axis_name))
+  autoencoder = AutoEncoder(encoder, decoder)
   return Networks(autoencoder, LatentDiscriminator(dtype=compute))
 
 
