@@ -77,8 +77,8 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO
-  if multiprocess.requested() or (FLAGS.config and FLAGS.config.train.distributed):
-    multiprocess.initialize()  # one process of several (python -m wae_jax.multiprocess, a cluster)
+  # One process of several (python -m wae_jax.multiprocess, a cluster).
+  multiprocess.initialize_if_asked(bool(FLAGS.config and FLAGS.config.train.distributed))
   try:
     with multiprocess.failures_named():  # a lost process is one line naming it
       run_modes.MODES[FLAGS.mode](config=FLAGS.config, workdir=FLAGS.workdir,

@@ -53,6 +53,13 @@ def requested() -> bool:
   return int(os.environ.get(NUM_PROCESSES, '1')) > 1
 
 
+def initialize_if_asked(distributed: bool) -> None:
+  """Joins the runtime where the environment asks for several processes (`requested`) or the
+  config does (`config.train.distributed`: a cluster JAX detects itself)."""
+  if distributed or requested():
+    initialize()
+
+
 def initialize() -> None:
   """Joins the multi-controller runtime once (later calls do nothing).
 

@@ -116,8 +116,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   before the first step) logs the FID of samples to TensorBoard. `description` labels the
   progress bar. Returns the final (auto-encoder state, discriminator state or None).
   """
-  if config.train.distributed or multiprocess.requested():
-    multiprocess.initialize()
+  multiprocess.initialize_if_asked(config.train.distributed)
   check_config(config, jax.device_count())
   prepare_workdir(workdir)
   is_chief = jax.process_index() == 0

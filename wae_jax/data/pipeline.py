@@ -25,7 +25,7 @@ from collections.abc import Iterator
 
 import grain
 import numpy as np
-from absl import flags
+from absl import flags as absl_flags
 from PIL import Image
 
 from wae_jax.data.errors import DataError
@@ -189,8 +189,8 @@ def _watch_parent(parent: int, _worker_index: int, _worker_count: int) -> None:
 
 def _absl_flags_ready() -> None:
   """Grain reads absl flags; where no absl.app parsed them (a notebook, a test), use defaults."""
-  if not flags.FLAGS.is_parsed():
-    flags.FLAGS.mark_as_parsed()
+  if not absl_flags.FLAGS.is_parsed():
+    absl_flags.FLAGS.mark_as_parsed()
 
 
 class _DecodedBatches:
