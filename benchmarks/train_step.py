@@ -14,7 +14,8 @@ devices' `memory_stats()` peak where the backend reports one (GPU, TPU).
 
 --breakdown also times, on one device with the whole batch, the encoder and the decoder
 (forward in training mode, and forward + backward to their parameters), so the step's time can
-be split between them. --profile=DIR writes a `jax.profiler` trace of one more round per case
+be split between them. --ops=N prints the N slowest XLA ops of one more step, with their
+GFLOP/s and the layer each comes from (`op_profile.py`). --profile=DIR writes a `jax.profiler` trace of one more round per case
 (open with TensorBoard's profile plugin or Perfetto). With --json the last line is one JSON
 object.
 """
@@ -32,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from op_profile import print_profile, profile_ops
 from wae_jax import models
 from wae_jax.step import batch_sharding, make_mesh, make_train_step, replicated, step_networks
 from wae_jax.train_state import create_train_states
@@ -105,6 +107,8 @@ def time_step(name: str, config: ml_collections.ConfigDict, args: argparse.Names
   if args.profile:
     with jax.profiler.trace(str(pathlib.Path(args.profile) / f'{name}_{size}')):
       jax.block_until_ready([run() for _ in range(args.steps)])
+  if args.ops:
+    print_profile(profile_ops(step, run), args.ops)
   return {'images_per_s': batch / seconds, 'step_ms': seconds * 1e3, 'compile_s': compile_s,
           'compiled_mb': compiled_megabytes(step)}, states[0]
 
@@ -114,7 +118,8 @@ def breakdown(config: ml_collections.ConfigDict, state: Any, args: argparse.Name
   """Milliseconds of encoder and decoder, forward and forward + backward, on one device.
 
   Training mode (batch statistics), whole global batch, the step's compute dtype. Backward is
-  the gradient of the output's sum with respect to the network's parameters and its input.
+  the gradient of the output's sum with respect to what the step differentiates: the
+  encoder's parameters (not the images), the decoder's parameters and its input codes.
   """
   autoencoder = models.build(config.model, config.dtype).autoencoder
   dtype = models.DTYPES[config.dtype]
@@ -133,14 +138,14 @@ def breakdown(config: ml_collections.ConfigDict, state: Any, args: argparse.Name
     return forward
 
   cases = {
-      'encoder forward': (part('encoder', 'encode'), params['encoder'], images, False),
-      'encoder forward+backward': (part('encoder', 'encode'), params['encoder'], images, True),
-      'decoder forward': (part('decoder', 'decode'), params['decoder'], codes, False),
-      'decoder forward+backward': (part('decoder', 'decode'), params['decoder'], codes, True),
+      'encoder forward': (part('encoder', 'encode'), params['encoder'], images, None),
+      'encoder forward+backward': (part('encoder', 'encode'), params['encoder'], images, (0,)),
+      'decoder forward': (part('decoder', 'decode'), params['decoder'], codes, None),
+      'decoder forward+backward': (part('decoder', 'decode'), params['decoder'], codes, (0, 1)),
   }
   results = {}
-  for label, (forward, p, x, backward) in cases.items():
-    fn = jax.jit(jax.grad(forward, argnums=(0, 1)) if backward else forward)
+  for label, (forward, p, x, wrt) in cases.items():
+    fn = jax.jit(jax.grad(forward, argnums=wrt) if wrt else forward)
     jax.block_until_ready(fn(p, x))
     results[label] = median_seconds(lambda: fn(p, x), args.rounds, args.steps) * 1e3
   return results
@@ -165,6 +170,8 @@ def main() -> None:
   parser.add_argument('--breakdown', action='store_true',
                       help='also time encoder and decoder alone (forward, forward + backward)')
   parser.add_argument('--profile', default='', help='write a jax.profiler trace per case here')
+  parser.add_argument('--ops', type=int, default=0,
+                      help="print each case's N slowest ops of one traced step (op_profile.py)")
   parser.add_argument('--json', action='store_true', help='print one JSON object as the last line')
   args = parser.parse_args()
 

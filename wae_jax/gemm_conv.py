@@ -44,6 +44,90 @@ def matmul_conv(lhs: jax.Array, rhs: jax.Array, window_strides: Sequence[int], p
   return jnp.einsum('nhwyxi,yxio->nhwo', patches, rhs, precision=precision)
 
 
+# `shifted_weight_grad` multiplies on the padded grid; where padding adds more than this
+# fraction of rows (small feature maps: 16x16 with a 3x3 kernel adds 27%), XLA's own weight
+# gradient was as fast on the AMD EPYC dev VM (benchmarks/train_step.py --ops).
+SHIFTED_GRAD_MAX_PADDING = 0.15
+
+
+def _lax_conv(x: jax.Array, kernel: jax.Array, padding: Any, precision: Any) -> jax.Array:
+  return jax.lax.conv_general_dilated(x, kernel, (1, 1), padding, precision=precision,
+                                      dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _stride1_conv(x: jax.Array, kernel: jax.Array, padding: tuple, precision: Any) -> jax.Array:
+  return _lax_conv(x, kernel, padding, precision)
+
+
+def _stride1_conv_forward(x, kernel, padding, precision):
+  return _lax_conv(x, kernel, padding, precision), (x, kernel)
+
+
+def _stride1_conv_backward(padding, precision, residuals, grad):
+  x, kernel = residuals
+  _, input_vjp = jax.vjp(lambda x: _lax_conv(x, kernel, padding, precision), x)
+
+  def lax_weight_grad(x, grad):
+    return jax.vjp(lambda k: _lax_conv(x, k, padding, precision), kernel)[1](grad)[0]
+
+  (top, bottom), (left, right) = padding
+  grid = (x.shape[1] + top + bottom) * (x.shape[2] + left + right)
+  if grid > (1 + SHIFTED_GRAD_MAX_PADDING) * grad.shape[1] * grad.shape[2]:
+    return input_vjp(grad)[0], lax_weight_grad(x, grad)
+  weight_grad = jax.lax.platform_dependent(
+      x, grad, cpu=functools.partial(shifted_weight_grad, kernel_size=kernel.shape[0],
+                                     padding=padding, precision=precision),
+      default=lax_weight_grad)
+  return input_vjp(grad)[0], weight_grad
+
+
+_stride1_conv.defvjp(_stride1_conv_forward, _stride1_conv_backward)
+
+
+def stride1_conv(lhs: jax.Array, rhs: jax.Array, window_strides: Sequence[int], padding: Any,
+                 *, precision: Any = None, **trivial: Any) -> jax.Array:
+  """`lax.conv_general_dilated` of NHWC input with a square HWIO kernel at stride 1, as
+  `nn.Conv` calls it: XLA's convolution forward and for the input gradient; on CPU the weight
+  gradient is `shifted_weight_grad`'s k*k matrix products.
+
+  XLA's CPU weight gradient is a convolution with the feature map as its window, which runs
+  far below the matrix-product rate at large feature maps (a tenth of it at 61x61x64); other
+  backends, and small feature maps (`SHIFTED_GRAD_MAX_PADDING`), keep XLA's.
+  """
+  del trivial
+  if tuple(window_strides) != (1, 1) or rhs.shape[0] != rhs.shape[1]:
+    raise ValueError('stride1_conv needs a square kernel and unit strides')
+  if isinstance(padding, str):
+    padding = jax.lax.padtype_to_pads(lhs.shape[1:3], rhs.shape[:2], (1, 1), padding)
+  return _stride1_conv(lhs, rhs, tuple(tuple(p) for p in padding), precision)
+
+
+def shifted_weight_grad(x: jax.Array, grad: jax.Array, kernel_size: int, padding: Any,
+                        precision: Any = None) -> jax.Array:
+  """Weight gradient [k, k, in, out] of a stride-1 convolution as k*k matrix products.
+
+  With the padded input and the (zero-extended) output gradient both flattened over
+  (image, row, column) on the padded grid, tap (ty, tx) pairs output pixel i with input pixel
+  i + ty * padded_width + tx, so each tap's gradient is one product of a shifted row block of
+  the input with the output gradient: no im2col copy of the input.
+  """
+  k = kernel_size
+  (top, bottom), (left, right) = padding
+  n, _, _, channels = x.shape
+  x = jnp.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+  _, height, width, _ = x.shape
+  out_h, out_w = height - k + 1, width - k + 1
+  grad = jnp.pad(grad, ((0, 0), (0, height - out_h), (0, width - out_w), (0, 0)))
+  rows = n * height * width
+  x = jnp.pad(x.reshape(rows, channels), ((0, (k - 1) * width + k - 1), (0, 0)))
+  grad = grad.reshape(rows, grad.shape[-1])
+  taps = [jax.lax.dot_general(x[ty * width + tx:ty * width + tx + rows], grad,
+                              (((0,), (0,)), ((), ())), precision=precision)
+          for ty in range(k) for tx in range(k)]
+  return jnp.stack(taps).reshape(k, k, channels, grad.shape[-1])
+
+
 def _padding_low(kernel_size: int, strides: int) -> int:
   """Padding before the dilated input in `lax.conv_transpose(padding='SAME')`."""
   if strides > kernel_size - 1:

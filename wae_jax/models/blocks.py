@@ -13,7 +13,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from wae_jax.gemm_conv import TransposedConv, matmul_conv
+from wae_jax.gemm_conv import TransposedConv, matmul_conv, stride1_conv
 
 Dtype = Any
 
@@ -63,11 +63,12 @@ class ConvUnit(nn.Module):
     if self.transpose:
       x = TransposedConv(self.features, self.kernel_size, self.strides, dtype=self.dtype)(x)
     else:
-      # 1x1 and strided convolutions as GEMMs (gemm_conv.matmul_conv); stride-1 k x k stay lax's.
+      # 1x1 and strided convolutions as GEMMs (gemm_conv.matmul_conv); stride-1 k x k are
+      # XLA's with GEMM weight gradients on CPU (gemm_conv.stride1_conv).
       as_matmul = self.kernel_size == 1 or self.strides > 1
       x = nn.Conv(self.features, (self.kernel_size,) * 2, strides=self.strides,
                   padding=self.padding, dtype=self.dtype,
-                  conv_general_dilated=matmul_conv if as_matmul else None)(x)
+                  conv_general_dilated=matmul_conv if as_matmul else stride1_conv)(x)
     norm = batch_norm(train, self.axis_name, self.dtype)
     act = ACTIVATIONS[self.activation]
     return act(norm(x)) if self.norm_first else norm(act(x))
