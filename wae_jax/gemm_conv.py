@@ -251,9 +251,10 @@ class TransposedConv(nn.Module):
                         jnp.float32)
     bias = self.param('bias', nn.initializers.zeros_init(), (self.features,), jnp.float32)
     # Input pixel i, tap t lands on output s*i + pad_lo - t: taps reversed, in
-    # add_patches' convention that is pad k - 1 - pad_lo.
-    patches = jnp.einsum('nhwi,yxio->nhwyxo', x.astype(self.dtype), kernel.astype(self.dtype))
+    # add_patches' convention that is pad k - 1 - pad_lo. The kernel is reversed, not the
+    # (larger) patches.
+    patches = jnp.einsum('nhwi,yxio->nhwyxo', x.astype(self.dtype),
+                         kernel[::-1, ::-1].astype(self.dtype))
     _, h, w, _ = x.shape
     s = self.strides
-    return add_patches(patches[:, :, :, ::-1, ::-1], s, k - 1 - _padding_low(k, s), s * h,
-                       s * w) + bias.astype(self.dtype)
+    return add_patches(patches, s, k - 1 - _padding_low(k, s), s * h, s * w) + bias.astype(self.dtype)
