@@ -161,17 +161,3 @@ def test_fid_of_500_real_images_matches_the_reference(golden):
   print(f'FID 500 vs 500: JAX {fid:.6f}, torch reference {reference:.6f}, '
         f'relative difference {abs(fid - reference) / reference:.2e}')
   assert abs(fid - reference) <= 1e-3 * reference
-
-
-def test_cpu_compiler_options_are_known_to_this_jaxlib_or_dropped(monkeypatch):
-  """The YNNPACK option speeds the network up on CPU (the feature tests above run with it);
-  a jaxlib that does not know an option gets none rather than a compile error."""
-  on_cpu = jax.default_backend() == 'cpu'
-  features.network_compiler_options.cache_clear()
-  try:
-    assert features.network_compiler_options() == (features.CPU_COMPILER_OPTIONS if on_cpu else None)
-    monkeypatch.setattr(features, 'CPU_COMPILER_OPTIONS', {'xla_cpu_no_such_option': 'x'})
-    features.network_compiler_options.cache_clear()
-    assert features.network_compiler_options() is None
-  finally:
-    features.network_compiler_options.cache_clear()

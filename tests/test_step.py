@@ -94,3 +94,18 @@ def test_bfloat16_computes_in_bf16_but_keeps_float32_state():
       if jnp.issubdtype(leaf.dtype, jnp.floating):
         assert leaf.dtype == jnp.float32
   assert all(np.isfinite(v) for v in metrics.values())
+
+
+def test_the_step_is_compiled_with_the_train_step_cpu_options(monkeypatch):
+  """make_train_step passes cpu_options.TRAIN_STEP to XLA: an unknown option fails the compile."""
+  asked = []
+
+  def options(wanted):
+    asked.append(wanted)
+    return {'xla_cpu_no_such_option': 'x'}
+
+  monkeypatch.setattr(step_lib.cpu_options, 'on_cpu', options)
+  images = jnp.zeros((2, 32, 32, 3))
+  with pytest.raises(jax.errors.JaxRuntimeError, match='xla_cpu_no_such_option'):
+    one_step(tiny_config('wae', 'wae_mmd'), 1, images)
+  assert asked == [step_lib.cpu_options.TRAIN_STEP]

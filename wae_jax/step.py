@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from wae_jax import objectives
+from wae_jax import cpu_options, objectives
 from wae_jax.models import DTYPES, Networks, build
 from wae_jax.train_state import TrainState
 
@@ -102,7 +102,8 @@ def make_train_step(config: Any, mesh: Mesh) -> Callable:
   device_step = functools.partial(_device_step, config=config, dtype=DTYPES[config.dtype])
   sharded = jax.shard_map(device_step, mesh=mesh, in_specs=(P(), P(), P(AXIS), P()),
                           out_specs=(P(), P(), P()), check_vma=False)
-  return jax.jit(sharded, donate_argnums=(0, 1))
+  return jax.jit(sharded, donate_argnums=(0, 1),
+                 compiler_options=cpu_options.on_cpu(cpu_options.TRAIN_STEP))
 
 
 def batch_sharding(mesh: Mesh) -> NamedSharding:

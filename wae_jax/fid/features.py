@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from wae_jax import cpu_options
 from wae_jax.fid import inception
 from wae_jax.fid import weights
 from wae_jax.fid.errors import FIDError
@@ -13,25 +14,6 @@ from wae_jax.fid.errors import FIDError
 # On CPU the network runs on at most this many images at a time, which keeps its memory small;
 # larger chunks measured no faster (benchmarks/fid_features.py). Accelerators take the whole batch.
 CPU_CHUNK = 8
-
-# XLA:CPU hands dot products (the network's 1x1 convolutions among them) to YNNPACK with this
-# option, which is faster on CPU (benchmarks/fid_features.py; numbers in the README) with the
-# features unchanged to 1e-5 (tests/test_fid_features.py). Given to this jit only: the same
-# option slows the training step's backward pass.
-CPU_COMPILER_OPTIONS = {'xla_cpu_experimental_ynn_fusion_type': 'LIBRARY_FUSION_TYPE_DOT'}
-
-
-@functools.lru_cache(maxsize=1)
-def network_compiler_options() -> dict[str, str] | None:
-  """CPU_COMPILER_OPTIONS on CPU where this jaxlib knows them (it rejects unknown ones), else None."""
-  if jax.default_backend() != 'cpu':
-    return None
-  try:
-    jax.jit(lambda x: x + 1, compiler_options=CPU_COMPILER_OPTIONS).lower(np.zeros(1)).compile()
-  except jax.errors.JaxRuntimeError:
-    return None
-  return CPU_COMPILER_OPTIONS
-
 
 def resize_matrix(in_size: int, out_size: int = inception.INPUT_SIZE) -> np.ndarray:
   """(out_size, in_size) bilinear weights of TF1 `resize_bilinear` (align_corners=False,
@@ -73,7 +55,7 @@ class FeatureExtractor:
     self.batch_size = min(batch_size, CPU_CHUNK) if on_cpu else batch_size
     self._params = jax.device_put(weights.load_params(weights_path))
     self._network = jax.jit(lambda params, x: inception.InceptionV3().apply({'params': params}, x),
-                            compiler_options=network_compiler_options())
+                            compiler_options=cpu_options.on_cpu(cpu_options.FID_NETWORK))
     self._resize_matrices = {}  # (height, width) -> (rows, columns) on device
 
   def _matrices_for(self, height: int, width: int) -> tuple[jax.Array, jax.Array]:
