@@ -10,9 +10,10 @@ import functools
 import jax
 import numpy as np
 
-# The train step (wae_jax.step): XLA:CPU's default schedule runs independent ops side by side;
-# on the 2-core dev VM two matrix products sharing the cores ran slower than one after the
-# other (WAE-ResNet step at 128x128: +10%; README, Benchmarks).
+# The train step (wae_jax.step): XLA:CPU's default schedule runs independent ops side by side,
+# and matrix products sharing the cores ran slower than one after the other: +10-13% for the
+# ResNet models at 128x128 on the 2-core dev VM, within a few percent either way at 64x64
+# (README, Benchmarks).
 TRAIN_STEP = {'xla_cpu_enable_concurrency_optimized_scheduler': False}
 
 # The FID network (wae_jax.fid.features): dot products, its 1x1 convolutions among them, go to
