@@ -84,8 +84,11 @@ def hlo_ops(hlo_text: str) -> dict[str, Op]:
     match = re.search(r'op_name="([^"]*)"', attributes)
     return match.group(1) if match else ''
 
+  fusion_bodies = set(re.findall(r'calls=%([\w.\-]+)', hlo_text))
   ops = {}
-  for body in computations.values():
+  for computation, body in computations.items():
+    if computation in fusion_bodies:  # never timed on their own
+      continue
     for name, shape, kind, operands, attributes in body:
       inner = [(shape, kind, operands, attributes)]
       called = re.search(r'calls=%([\w.\-]+)', attributes)

@@ -15,9 +15,9 @@ devices' `memory_stats()` peak where the backend reports one (GPU, TPU).
 --breakdown also times, on one device with the whole batch, the encoder and the decoder
 (forward in training mode, and forward + backward to their parameters), so the step's time can
 be split between them. --ops=N prints the N slowest XLA ops of one more step, with their
-GFLOP/s and the layer each comes from (`op_profile.py`). --profile=DIR writes a `jax.profiler` trace of one more round per case
-(open with TensorBoard's profile plugin or Perfetto). With --json the last line is one JSON
-object.
+GFLOP/s and the layer each comes from (`op_profile.py`). --profile=DIR writes a
+`jax.profiler` trace of one more round per case (open with TensorBoard's profile plugin or
+Perfetto). With --json the last line is one JSON object.
 """
 
 import argparse

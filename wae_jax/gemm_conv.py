@@ -110,7 +110,8 @@ def shifted_weight_grad(x: jax.Array, grad: jax.Array, kernel_size: int, padding
   With the padded input and the (zero-extended) output gradient both flattened over
   (image, row, column) on the padded grid, tap (ty, tx) pairs output pixel i with input pixel
   i + ty * padded_width + tx, so each tap's gradient is one product of a shifted row block of
-  the input with the output gradient: no im2col copy of the input.
+  the input with the output gradient: plain matrix products, plus one copy of the input per tap
+  (XLA materialises each row block).
   """
   k = kernel_size
   (top, bottom), (left, right) = padding
