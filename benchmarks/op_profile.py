@@ -6,8 +6,10 @@ from.
   print_profile(profile_ops(compiled, run), top=40)
 
 `compiled` is a `jax.stages.Compiled`, `run()` calls it once and returns its outputs. Used by
-`train_step.py --ops=N`. Op times are the trace's per-op durations summed over one call; ops
-that run concurrently overlap, so their sum can exceed the call's wall time.
+`train_step.py --ops=N`. Op times are the trace's per-op durations summed over one call. Ops
+that run concurrently overlap, so their sum can exceed the call's wall time; an op that XLA
+hands to a thread pool and does not wait for (small Eigen dot thunks) shows only its dispatch,
+so a sum far below the wall time means the table misses work.
 """
 
 import collections
@@ -18,6 +20,7 @@ import math
 import pathlib
 import re
 import tempfile
+import time
 from typing import Any, Callable
 
 import jax
@@ -84,6 +87,14 @@ def hlo_ops(hlo_text: str) -> dict[str, Op]:
     match = re.search(r'op_name="([^"]*)"', attributes)
     return match.group(1) if match else ''
 
+  # An op without metadata (XLA's weight-gradient convolutions) is named by its first user's.
+  user_source: dict[str, str] = {}
+  for body in computations.values():
+    for _, _, _, operands, attributes in body:
+      for operand in operands:
+        if not user_source.get(operand):
+          user_source[operand] = source(attributes)
+
   fusion_bodies = set(re.findall(r'calls=%([\w.\-]+)', hlo_text))
   ops = {}
   for computation, body in computations.items():
@@ -99,23 +110,31 @@ def hlo_ops(hlo_text: str) -> dict[str, Op]:
       inner_shape, inner_kind, _, inner_attributes = heavy[0] if heavy else inner[-1]
       gflop = sum(_flops(k, s, [shapes.get(o, '') for o in os_], a) for s, k, os_, a in inner) / 1e9
       ops[name] = Op(name, inner_kind if heavy else 'elementwise', inner_shape, gflop,
-                     source(inner_attributes) or source(attributes))
+                     source(inner_attributes) or source(attributes) or user_source.get(name, ''))
   return ops
 
 
-def profile_ops(compiled: Any, run: Callable[[], Any]) -> list[Op]:
-  """Traces one `run()` of `compiled` and returns its timed ops, slowest first."""
+@dataclasses.dataclass
+class Profile:
+  ops: list[Op]     # timed ops, slowest first
+  wall_ms: float    # the traced call's wall time
+
+
+def profile_ops(compiled: Any, run: Callable[[], Any]) -> Profile:
+  """Traces one `run()` of `compiled`: its timed ops and its wall time."""
   ops = hlo_ops(compiled.as_text())
   with tempfile.TemporaryDirectory() as trace_dir:
     with jax.profiler.trace(trace_dir, create_perfetto_trace=True):
+      start = time.perf_counter()
       jax.block_until_ready(run())
+      wall_ms = (time.perf_counter() - start) * 1e3
     trace_file = next(pathlib.Path(trace_dir).rglob('*perfetto_trace.json.gz'))
     trace = json.load(gzip.open(trace_file))
   events = trace['traceEvents'] if isinstance(trace, dict) else trace
   for event in events:
     if event.get('ph') == 'X' and event.get('name') in ops:
       ops[event['name']].ms += event.get('dur', 0) / 1e3
-  return sorted((op for op in ops.values() if op.ms), key=lambda op: -op.ms)
+  return Profile(sorted((op for op in ops.values() if op.ms), key=lambda op: -op.ms), wall_ms)
 
 
 def layer_of(source: str) -> str:
@@ -126,15 +145,15 @@ def layer_of(source: str) -> str:
   return '/'.join(parts[:3]) + (' backward' if backward else '')
 
 
-def print_profile(ops: list[Op], top: int) -> None:
-  total = sum(op.ms for op in ops)
+def print_profile(profile: Profile, top: int) -> None:
+  total = sum(op.ms for op in profile.ops)
   by_kind = collections.Counter()
-  for op in ops:
+  for op in profile.ops:
     by_kind[op.kind] += op.ms
-  print(f'  op time {total / 1e3:.2f} s (summed over ops): ' + ', '.join(
-      f'{kind} {ms / 1e3:.2f} s' for kind, ms in by_kind.most_common()))
+  print(f'  op time {total / 1e3:.2f} s summed over ops, in a {profile.wall_ms / 1e3:.2f} s call: '
+        + ', '.join(f'{kind} {ms / 1e3:.2f} s' for kind, ms in by_kind.most_common()))
   print(f'  {"ms":>8} {"GFLOP/s":>8}  {"op":<24} {"kind":<12} {"shape":<26} layer')
-  for op in ops[:top]:
+  for op in profile.ops[:top]:
     rate = f'{op.gflops:.0f}' if op.gflops else ''
     print(f'  {op.ms:8.1f} {rate:>8}  {op.name[:24]:<24} {op.kind:<12} {op.shape.split("{")[0]:<26} '
           f'{layer_of(op.source)}')

@@ -33,10 +33,12 @@ def test_ops_carry_their_kind_flops_and_source_layer():
 
 def test_profile_times_the_ops_of_one_call():
   compiled = jax.jit(model).lower(*ARGS).compile()
-  ops = op_profile.profile_ops(compiled, lambda: compiled(*ARGS))
+  profile = op_profile.profile_ops(compiled, lambda: compiled(*ARGS))
+  ops = profile.ops
   assert {'dot', 'convolution'} <= {op.kind for op in ops}
   assert all(op.ms > 0 for op in ops)
   assert [op.ms for op in ops] == sorted((op.ms for op in ops), reverse=True)
+  assert profile.wall_ms >= max(op.ms for op in ops)
 
 
 def test_layer_names_the_module_path_and_the_backward_pass():
@@ -44,3 +46,13 @@ def test_layer_names_the_module_path_and_the_backward_pass():
             'TransposedConv_0/nhwi,yxio->nhwyxo/dot_general')
   assert op_profile.layer_of(source) == 'decoder/ConvUnit_3/TransposedConv_0 backward'
   assert op_profile.layer_of('jit(f)/encoder/Conv_0/conv_general_dilated') == 'encoder/Conv_0'
+
+
+def test_an_op_without_metadata_is_named_by_its_user():
+  hlo = """ENTRY %main (p: f32[4,4]) -> f32[4,4] {
+  %p = f32[4,4]{1,0} parameter(0)
+  %conv_fusion = f32[4,4]{1,0} fusion(%p), kind=kCustom, calls=%body
+  ROOT %bitcast.1 = f32[4,4]{1,0} bitcast(%conv_fusion), metadata={op_name="jit(f)/transpose(jvp(M))/encoder/Conv_0/conv_general_dilated"}
+}
+"""
+  assert op_profile.layer_of(op_profile.hlo_ops(hlo)['conv_fusion'].source) == 'encoder/Conv_0 backward'
