@@ -66,7 +66,7 @@ def _stride1_conv_forward(x, kernel, padding, precision):
 
 def _stride1_conv_backward(padding, precision, residuals, grad):
   x, kernel = residuals
-  _, input_vjp = jax.vjp(lambda x: _lax_conv(x, kernel, padding, precision), x)
+  input_grad = jax.vjp(lambda x: _lax_conv(x, kernel, padding, precision), x)[1](grad)[0]
 
   def lax_weight_grad(x, grad):
     return jax.vjp(lambda k: _lax_conv(x, k, padding, precision), kernel)[1](grad)[0]
@@ -74,12 +74,11 @@ def _stride1_conv_backward(padding, precision, residuals, grad):
   (top, bottom), (left, right) = padding
   grid = (x.shape[1] + top + bottom) * (x.shape[2] + left + right)
   if grid > (1 + SHIFTED_GRAD_MAX_PADDING) * grad.shape[1] * grad.shape[2]:
-    return input_vjp(grad)[0], lax_weight_grad(x, grad)
-  weight_grad = jax.lax.platform_dependent(
+    return input_grad, lax_weight_grad(x, grad)
+  return input_grad, jax.lax.platform_dependent(
       x, grad, cpu=functools.partial(shifted_weight_grad, kernel_size=kernel.shape[0],
                                      padding=padding, precision=precision),
       default=lax_weight_grad)
-  return input_vjp(grad)[0], weight_grad
 
 
 _stride1_conv.defvjp(_stride1_conv_forward, _stride1_conv_backward)

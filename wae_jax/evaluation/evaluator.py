@@ -219,9 +219,7 @@ class Evaluator:
 
   def _split_batches(self, split: str, batch_size: int, n: int, unit: int = 1) -> Iterator[np.ndarray]:
     """This host's share of the first n images of `split` (split in whole `unit`s, e.g. pairs)."""
-    config, mine = self.config, multiprocess.share(n, unit=unit)
-    return data.eval_batches(config.data, split, config.model.image_size, batch_size,
-                             max_images=len(mine), start=mine.start)
+    return reference_stats.host_split_batches(self.config, split, batch_size, n, unit)[1]
 
   def _evaluate_reconstructions(self, model, settings: dict, directory: str | None) -> dict:
     n = settings['num_images']

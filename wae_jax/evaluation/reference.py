@@ -7,7 +7,7 @@ protocol they were made under, and refused when a run's protocol differs (`load_
 """
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import jax
 import ml_collections
@@ -69,6 +69,15 @@ def progress_bar(total: int, description: str) -> tqdm.tqdm:
                    disable=jax.process_index() != 0)
 
 
+def host_split_batches(config: ml_collections.ConfigDict, split: str, batch_size: int, n: int,
+                       unit: int = 1) -> tuple[range, Iterator[np.ndarray]]:
+  """This host's share of the first n images of `split` (split in whole `unit`s, e.g. pairs):
+  the share's image indices, and its batches at config.model.image_size."""
+  mine = multiprocess.share(n, unit=unit)
+  return mine, data.eval_batches(config.data, split, config.model.image_size, batch_size,
+                                 max_images=len(mine), start=mine.start)
+
+
 def compute_reference_stats(config: ml_collections.ConfigDict, output_path: str | None = None,
                             feature_extractor: Callable[[np.ndarray], np.ndarray] | None = None) -> str:
   """Streams config.eval.split at config.model.image_size through the FID network and saves the
@@ -79,9 +88,8 @@ def compute_reference_stats(config: ml_collections.ConfigDict, output_path: str 
   protocol = data_protocol(config)
   extractor = feature_extractor or make_feature_extractor(config)
   features = []
-  mine = multiprocess.share(protocol['num_images'])
-  batches = data.eval_batches(config.data, config.eval.split, config.model.image_size,
-                              config.eval.batch_size, max_images=len(mine), start=mine.start)
+  mine, batches = host_split_batches(config, config.eval.split, config.eval.batch_size,
+                                     protocol['num_images'])
   with progress_bar(len(mine), f'FID statistics of {config.eval.split}') as progress:
     for batch in batches:
       features.append(np.asarray(extractor(figures.to_uint8(batch)), np.float32))
