@@ -76,6 +76,10 @@ class LinearModel:
   def reconstruct(self, images):
     return self.decode(self.encode(images))
 
+  def interpolate(self, x_a, x_b, steps):
+    z_a, z_b = self.encode(np.stack([x_a, x_b]))
+    return self.decode(np.stack([(1 - t) * z_a + t * z_b for t in np.linspace(0, 1, steps)]))
+
 
 @pytest.fixture(scope='module')
 def image_folder(tmp_path_factory):
@@ -302,13 +306,14 @@ def make_run(config, workdir, model):
   return dict(evaluation.Evaluator(config, FakeExtractor(), reference).run(model, str(workdir)))
 
 
-def test_compare_writes_tables_4_3_to_4_5_with_the_protocol(config, tmp_path):
+def test_compare_writes_tables_4_3_to_4_5_with_the_protocol(config, tmp_path, capsys):
   wae = make_run(config, tmp_path / 'wae_run', LinearModel(config))
   vae = make_run(config, tmp_path / 'vae_run', LinearModel(config, name='vae', objective='vae',
                                                             step=30000, scale=0.5))
   output = tmp_path / 'out' / 'tables.md'
   workdirs = [str(tmp_path / 'wae_run'), str(tmp_path / 'vae_run')]
-  assert evaluation.compare(workdirs, str(output)) == str(output)
+  assert evaluation.compare(workdirs, str(output)) == [str(output)]  # no checkpoints: no figure
+  assert f'no figure: no checkpoints in {workdirs[0]}' in capsys.readouterr().out
   text = output.read_text()
   sections = text.split('## ')[1:]
   assert [s.split(':')[0] for s in sections] == ['Table 4.3', 'Table 4.4', 'Table 4.5']
@@ -334,6 +339,33 @@ def test_compare_writes_tables_4_3_to_4_5_with_the_protocol(config, tmp_path):
     assert 'Real data: the first 14 images of the train split' in section
     assert 'Inception-v3' in section and 'Sharpness: mean over pixels' in section
     assert 'Not comparable' not in section
+
+
+def test_compare_draws_a_band_per_run_from_the_checkpoint_it_evaluated(config, tmp_path,
+                                                                       monkeypatch):
+  from wae_jax import api
+  models = {str(tmp_path / 'a'): LinearModel(config, step=7, scale=2.0),
+            str(tmp_path / 'b'): LinearModel(config, step=9, scale=0.5)}
+  for workdir, model in models.items():
+    make_run(config, workdir, model)
+  loaded = []
+  monkeypatch.setattr(api, 'load', lambda workdir, step: loaded.append((workdir, step)) or models[workdir])
+  tables, figure_path = evaluation.compare(list(models), str(tmp_path / 'out' / 'cmp.md'))
+  assert figure_path == str(tmp_path / 'out' / 'cmp.png')
+  assert loaded == [(str(tmp_path / 'a'), 7), (str(tmp_path / 'b'), 9)]
+  picture = np.asarray(Image.open(figure_path))
+  size, pad = config.model.image_size, figures.PAD
+  band = figures.LABEL_HEIGHT + 2 * (size + pad) + pad  # label, then two lines of tiles
+  assert picture.shape[0] == figures.LABEL_HEIGHT + 2 * band
+  top = figures.LABEL_HEIGHT + band + figures.LABEL_HEIGHT + pad  # band b's first line of tiles
+
+  def tile(left):
+    return picture[top:top + size, left:left + size]
+
+  # Band b: model b's first sample, then (after six samples) the eval split's first image.
+  np.testing.assert_array_equal(tile(pad), figures.to_uint8(models[str(tmp_path / 'b')].sample(12, config.seed)[0]))
+  first = next(iter(data.eval_batches(config.data, config.eval.split, size, 1, max_images=1)))[0]
+  np.testing.assert_array_equal(tile(6 * (size + pad) + pad + figures.GAP + pad), figures.to_uint8(first))
 
 
 def test_compare_names_runs_under_another_protocol(config, tmp_path):

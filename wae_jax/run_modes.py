@@ -57,8 +57,9 @@ def stats(config: ml_collections.ConfigDict, output: str | None, **_) -> None:
 
 
 def compare(compare: list[str], output: str | None, **_) -> None:
-  """write Markdown tables (thesis Tables 4.3-4.5) for --compare workdirs."""
-  evaluation.compare(_require(compare, '--compare', 'compare'), output or 'comparison.md')
+  """write Markdown tables (thesis Tables 4.3-4.5) and a figure (.png beside them) for --compare workdirs."""
+  for path in evaluation.compare(_require(compare, '--compare', 'compare'), output or 'comparison.md'):
+    print(f'wrote {path}')
 
 
 def study_mode(config: ml_collections.ConfigDict, workdir: str, **_) -> None:

@@ -26,15 +26,13 @@ import ml_collections
 import numpy as np
 import tqdm
 
-from wae_jax import api, data, evaluation, figures, train
+from wae_jax import api, evaluation, figures, train
 from wae_jax.errors import ConfigError
 
 RUNS_DIR = 'runs'
 REAL_DIR = 'real_data'
 REFERENCE_FILE = 'reference_stats.npz'
 TIMING_FILE = 'study_timing.json'
-FIGURE_SAMPLES = 12  # two lines of six
-FIGURE_PAIRS = 6
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,18 +174,6 @@ class Study:
     self._timed(key, evaluate)
     return evaluation.read_metrics(workdir, parts)
 
-  def _figure_row(self, run: Run) -> figures.ModelRow:
-    model = api.load(self.workdir(run))
-    config = run.config
-    images = np.concatenate(list(data.eval_batches(config.data, config.eval.split, config.model.image_size,
-                                                   FIGURE_PAIRS, max_images=FIGURE_PAIRS)))
-    between = model.interpolate(images[0], images[1], config.eval.interpolation_steps)
-    return figures.ModelRow(
-        label=f'{run.name}: {config.model.name} / {config.objective.name}',
-        samples=model.sample(FIGURE_SAMPLES, seed=config.seed), originals=images,
-        reconstructions=model.reconstruct(images),
-        interpolation=np.concatenate([images[:1], between, images[1:2]]))
-
   def _write_outputs(self, records: dict[str, dict], real: dict) -> dict:
     labels = {run.name: f'{run.config.model.name} ({run.config.objective.name}, seed {run.seed})'
               for run in self.runs}
@@ -196,8 +182,9 @@ class Study:
     tables = evaluation.compare_tables(records, real, labels)
     with open(os.path.join(self.directory, 'tables.md'), 'w') as file:
       file.write('\n'.join(header) + '\n' + tables)
-    figures.save_study_figure(os.path.join(self.directory, 'figure.png'),
-                              [self._figure_row(run) for run in self.runs])
+    figures.save_study_figure(os.path.join(self.directory, 'figure.png'), [
+        evaluation.figure_row(self.workdir(run), f'{run.name}: {run.config.model.name} / '
+                              f'{run.config.objective.name}', run.config) for run in self.runs])
     results = {
         'study': self.study.to_dict(),
         'machine': {'platform': platform.platform(), 'processor': platform.processor(),

@@ -8,6 +8,7 @@
 - reference.py: reference statistics of real images (paths, protocol check, `--mode=stats`).
 - evaluator.py: the Evaluator and `evaluate(config, workdir)` (metrics.json, figures).
 - tables.py: Tables 4.3-4.5 of several runs (`--mode=compare`).
+- figure.py: their figure, a band of pictures per run (`--mode=compare`, studies).
 """
 
 from wae_jax.evaluation.evaluator import (
@@ -16,6 +17,7 @@ from wae_jax.evaluation.evaluator import (
 from wae_jax.evaluation.reference import (
     EvaluationError, compute_reference_stats, data_protocol, default_reference_stats_path,
     load_reference, make_feature_extractor, reference_stats_path)
+from wae_jax.evaluation.figure import figure_row, save_comparison_figure
 from wae_jax.evaluation.scores import SCORES, ImageScores, Reference
 from wae_jax.evaluation.tables import TABLES, compare, compare_tables
 
@@ -23,5 +25,5 @@ __all__ = [
     'EVAL_DIR', 'METRICS_FILE', 'MODEL_PARTS', 'PARTS', 'SCORES', 'TABLES', 'EvaluationError',
     'Evaluator', 'ImageScores', 'Reference', 'batch_seed', 'compare', 'compare_tables',
     'compute_reference_stats', 'data_protocol', 'default_reference_stats_path', 'evaluate',
-    'interpolation_codes', 'load_reference', 'make_feature_extractor', 'read_metrics',
-    'reference_stats_path', 'write_json']
+    'figure_row', 'interpolation_codes', 'load_reference', 'make_feature_extractor', 'read_metrics',
+    'reference_stats_path', 'save_comparison_figure', 'write_json']

@@ -6,6 +6,8 @@
 
 import os
 
+from wae_jax.errors import WorkdirError
+from wae_jax.evaluation import figure
 from wae_jax.evaluation.evaluator import MODEL_PARTS, PARTS, read_metrics
 from wae_jax.evaluation.scores import SCORES
 
@@ -91,8 +93,10 @@ def compare_tables(records: dict[str, dict], real: dict | None = None,
   return '\n\n'.join(sections) + '\n'
 
 
-def compare(workdirs: list[str], output_path: str) -> str:
-  """Writes the Markdown tables of the runs' eval/metrics.json to output_path; returns the path."""
+def compare(workdirs: list[str], output_path: str) -> list[str]:
+  """Writes the Markdown tables of the runs' eval/metrics.json to output_path and their figure
+  (a band per run, of the checkpoint each was evaluated at) beside it as .png; returns the paths
+  written. Without those checkpoints (metrics copied elsewhere) it says so and writes the tables."""
   records = {workdir: read_metrics(workdir, MODEL_PARTS) for workdir in workdirs}
   real = next((record for record in records.values() if 'real' in record['parts']), None)
   if real is None:
@@ -102,4 +106,13 @@ def compare(workdirs: list[str], output_path: str) -> str:
   os.makedirs(directory, exist_ok=True)
   with open(output_path, 'w') as file:
     file.write(tables)
-  return output_path
+  figure_path = os.path.splitext(output_path)[0] + '.png'
+  labels = {workdir: f'{run_label(workdir, record)}: {record["model"]} / {record["objective"]}'
+            for workdir, record in records.items()}
+  try:
+    figure.save_comparison_figure(figure_path, labels,
+                                  {workdir: record['step'] for workdir, record in records.items()})
+  except WorkdirError as error:
+    print(f'no figure: {error}')
+    return [output_path]
+  return [output_path, figure_path]

@@ -1,0 +1,33 @@
+"""The comparison figure of trained runs: a labelled band per workdir (random samples, test
+images over their reconstructions, one interpolation), drawn by `figures.save_study_figure`.
+Written by `--mode=compare` beside its tables and by a study as figure.png."""
+
+import ml_collections
+import numpy as np
+
+from wae_jax import api, data, figures
+
+FIGURE_SAMPLES = 12  # two lines of six
+FIGURE_PAIRS = 6
+
+
+def figure_row(workdir: str, label: str, config: ml_collections.ConfigDict | None = None,
+               step: int | None = None) -> figures.ModelRow:
+  """The band of the checkpoint of `step` (default: the latest) in `workdir`: samples with the
+  run's seed, the first FIGURE_PAIRS images of its eval split, and the interpolation between the
+  first two. `config` (default: the checkpoint's) names the seed, data and eval split."""
+  model = api.load(workdir, step)
+  config = config or model.config
+  images = np.concatenate(list(data.eval_batches(config.data, config.eval.split, config.model.image_size,
+                                                 FIGURE_PAIRS, max_images=FIGURE_PAIRS)))
+  between = model.interpolate(images[0], images[1], config.eval.interpolation_steps)
+  return figures.ModelRow(
+      label=label, samples=model.sample(FIGURE_SAMPLES, seed=config.seed), originals=images,
+      reconstructions=model.reconstruct(images),
+      interpolation=np.concatenate([images[:1], between, images[1:2]]))
+
+
+def save_comparison_figure(path: str, labels: dict[str, str], steps: dict[str, int]) -> None:
+  """One band per {workdir: label}, in that order, each of the checkpoint of steps[workdir]."""
+  figures.save_study_figure(path, [figure_row(workdir, label, step=steps[workdir])
+                                   for workdir, label in labels.items()])
