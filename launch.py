@@ -14,12 +14,17 @@ Everything this calls is importable (wae_jax.train.train_and_evaluate, wae_jax.l
 
 import sys
 
-from absl import app, flags, logging
-from ml_collections import config_flags
+from wae_jax import huge_pages
 
-from wae_jax import multiprocess, run_modes
-from wae_jax.config_defaults import base_config, closest_fields, flat_fields
-from wae_jax.errors import UserError
+if __name__ == '__main__':
+  huge_pages.restart_with_huge_pages()  # glibc reads its tunables at start: before JAX allocates
+
+from absl import app, flags, logging  # noqa: E402 (after the restart)
+from ml_collections import config_flags  # noqa: E402
+
+from wae_jax import multiprocess, run_modes  # noqa: E402
+from wae_jax.config_defaults import base_config, closest_fields, flat_fields  # noqa: E402
+from wae_jax.errors import UserError  # noqa: E402
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file('config', None, 'Experiment config file (configs/*.py).',

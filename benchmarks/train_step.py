@@ -29,14 +29,19 @@ import statistics
 import time
 from typing import Any, Callable
 
-import jax
-import jax.numpy as jnp
-import ml_collections
+from wae_jax import huge_pages
 
-from op_profile import print_profile, profile_ops
-from wae_jax import models
-from wae_jax.step import batch_sharding, make_mesh, make_train_step, replicated, step_networks
-from wae_jax.train_state import create_train_states
+if __name__ == '__main__':
+  huge_pages.restart_with_huge_pages()  # as launch.py does: the step as training runs it
+
+import jax  # noqa: E402 (after the restart)
+import jax.numpy as jnp  # noqa: E402
+import ml_collections  # noqa: E402
+
+from op_profile import print_profile, profile_ops  # noqa: E402
+from wae_jax import models  # noqa: E402
+from wae_jax.step import batch_sharding, make_mesh, make_train_step, replicated, step_networks  # noqa: E402
+from wae_jax.train_state import create_train_states  # noqa: E402
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[1] / 'configs'
 DEFAULT_MODELS = ('vae', 'vae_resnet', 'wae', 'wae_resnet', 'wae_mmd')
