@@ -33,7 +33,8 @@ flags.DEFINE_string('workdir', None, 'Directory for checkpoints, logs, images an
 flags.DEFINE_enum('mode', 'train', list(run_modes.MODES), 'What to do: ' + '; '.join(
     f'{name}: {fn.__doc__.splitlines()[0].rstrip(".")}' for name, fn in run_modes.MODES.items()))
 flags.DEFINE_list('compare', [], 'Workdirs to tabulate (--mode=compare).')
-flags.DEFINE_string('output', None, 'Output file (--mode=stats: .npz; --mode=compare: .md, its figure beside it as .png).')
+flags.DEFINE_string('output', None, 'Output file (--mode=stats: .npz; --mode=compare: .md, '
+                    'and its figure beside it as .png).')
 
 
 HELP_FLAGS = ('help', 'helpshort', 'helpfull', '?')

@@ -40,7 +40,8 @@ import ml_collections  # noqa: E402
 
 from op_profile import print_profile, profile_ops  # noqa: E402
 from wae_jax import models  # noqa: E402
-from wae_jax.step import batch_sharding, make_mesh, make_train_step, replicated, step_networks  # noqa: E402
+from wae_jax.step import (  # noqa: E402
+    batch_sharding, make_mesh, make_train_step, replicated, step_networks)
 from wae_jax.train_state import create_train_states  # noqa: E402
 
 CONFIGS = pathlib.Path(__file__).resolve().parents[1] / 'configs'

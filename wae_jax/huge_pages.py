@@ -3,11 +3,12 @@
 XLA:CPU allocates the buffers of every call of a compiled step anew, gigabytes per step for the
 ResNet models at 128x128, and glibc gives each large allocation freshly mapped memory, which the
 kernel faults in 4 KiB page by page, every step. With the tunable, malloc asks the kernel for
-2 MiB pages (madvise), and most of those faults go (README, Benchmarks). glibc reads tunables only when
-a process starts, so `launch.py` restarts itself once with the tunable added to the environment
-(`restart_with_huge_pages`). Only where it helps: Linux with glibc >= 2.35, transparent huge
-pages in `madvise` mode, and a GLIBC_TUNABLES that does not already say `glibc.malloc.hugetlb`
-(setting it to 0 there opts out). Imports only the standard library, so it can run first.
+2 MiB pages (madvise), and most of those faults go (README, Benchmarks). glibc reads tunables
+only when a process starts, so `launch.py` restarts itself once with the tunable added to the
+environment (`restart_with_huge_pages`). Only where it helps: Linux with glibc >= 2.35,
+transparent huge pages in `madvise` mode, and a GLIBC_TUNABLES that does not already say
+`glibc.malloc.hugetlb` (setting it to 0 there opts out). Imports only the standard library, so
+it can run first.
 """
 
 import os
@@ -52,9 +53,10 @@ def environment_with_huge_pages(environ: dict[str, str], glibc: tuple[int, ...] 
 def restart_with_huge_pages() -> None:
   """Replaces this process by the same command with the tunable set, where it helps (see the
   module docstring); otherwise returns. Call it before importing anything heavy."""
-  if sys.platform != 'linux':
+  if sys.platform != 'linux' or not sys.executable:
     return
   environ = environment_with_huge_pages(dict(os.environ), glibc_version(), thp_mode())
   if environ is not None:
     sys.stdout.flush()
+    sys.stderr.flush()
     os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], environ)

@@ -17,9 +17,9 @@ def figure_row(workdir: str, label: str, config: ml_collections.ConfigDict | Non
   run's seed, the first FIGURE_PAIRS images of its eval split, and the interpolation between the
   first two. `config` (default: the checkpoint's) names the seed, data and eval split."""
   model = api.load(workdir, step)
-  config = config or model.config
-  images = np.concatenate(list(data.eval_batches(config.data, config.eval.split, config.model.image_size,
-                                                 FIGURE_PAIRS, max_images=FIGURE_PAIRS)))
+  config = model.config if config is None else config
+  images = np.concatenate(list(data.eval_batches(
+      config.data, config.eval.split, config.model.image_size, FIGURE_PAIRS, max_images=FIGURE_PAIRS)))
   between = model.interpolate(images[0], images[1], config.eval.interpolation_steps)
   return figures.ModelRow(
       label=label, samples=model.sample(FIGURE_SAMPLES, seed=config.seed), originals=images,
