@@ -9,6 +9,7 @@ import pytest
 
 from wae_jax import huge_pages
 
+
 def test_the_tunable_is_added_beside_other_tunables():
   env = huge_pages.environment_with_huge_pages({'PATH': '/bin'}, (2, 36), 'madvise')
   assert env == {'PATH': '/bin', 'GLIBC_TUNABLES': 'glibc.malloc.hugetlb=1'}
