@@ -74,6 +74,15 @@ def parse_flags(argv: list[str]) -> list[str]:
     raise
 
 
+def asks_distributed(config) -> bool:
+  """config.train.distributed of an experiment config, or of a study config's shared overrides
+  (a study config has no `train` block of its own)."""
+  if config is None:
+    return False
+  train = config.get('train') or config.get('overrides', {}).get('train', {})
+  return bool(train.get('distributed', False))
+
+
 def fail(message: str) -> None:
   print(f'error: {message}', file=sys.stderr)
   sys.exit(1)
@@ -84,7 +93,7 @@ def main(argv):
     raise app.UsageError(f'unexpected arguments: {argv[1:]}')
   logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO
   # One process of several (python -m wae_jax.multiprocess, a cluster).
-  multiprocess.initialize_if_asked(bool(FLAGS.config and FLAGS.config.train.distributed))
+  multiprocess.initialize_if_asked(asks_distributed(FLAGS.config))
   try:
     with multiprocess.failures_named():  # a lost process is one line naming it
       run_modes.MODES[FLAGS.mode](config=FLAGS.config, workdir=FLAGS.workdir,

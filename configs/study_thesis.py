@@ -77,8 +77,8 @@ def get_config(preset: str = 'tiny') -> ml_collections.ConfigDict:
   study.command = (f'python launch.py --mode=study --config=configs/study_thesis.py:{preset} '
                    f'--workdir=studies/{preset}')
   study.configs_dir = CONFIGS_DIR
-  study.experiments = MODELS
-  study.seeds = [0]
+  study.experiments = tuple(MODELS)
+  study.seeds = (0,)
   # Shared by every experiment; any field can be changed on the command line, e.g.
   # --config.overrides.train.num_steps=800 or --config.overrides.data.path=A.zip,B.zip
   study.overrides = _overrides(preset, os.path.normpath(CELEBA_SAMPLE))
