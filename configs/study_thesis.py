@@ -54,6 +54,10 @@ def _overrides(preset: str, data_dir: str) -> dict:
                       'checkpoint_every': 20},
             'eval': {**_eval(64, 'test', 8), 'batch_size': 32}}
   train = {'batch_size': 64, 'log_every': 25}
+  if preset == 'sweep':
+    return {'model': {'image_size': 64, 'width': 0.25}, 'data': _celeba_sample(data_dir, True),
+            'train': {**train, 'num_steps': 150, 'image_every': 150, 'checkpoint_every': 150},
+            'eval': _eval(780, 'val', 40)}
   if preset == 'cpu':
     return {'model': {'image_size': 64, 'width': 0.25}, 'data': _celeba_sample(data_dir, True),
             'train': {**train, 'num_steps': 400, 'image_every': 200, 'checkpoint_every': 100},
@@ -79,6 +83,9 @@ def get_config(preset: str = 'tiny') -> ml_collections.ConfigDict:
   study.configs_dir = CONFIGS_DIR
   study.experiments = tuple(MODELS)
   study.seeds = (0,)
+  if preset == 'sweep':
+    study.experiments = ('vae', 'wae')
+    study.grid = {'objective': {'cost_scale': (0.05, 0.2, 1.0, 5.0)}}
   # Shared by every experiment; any field can be changed on the command line, e.g.
   # --config.overrides.train.num_steps=800 or --config.overrides.data.path=A.zip,B.zip
   study.overrides = _overrides(preset, os.path.normpath(CELEBA_SAMPLE))

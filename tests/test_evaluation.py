@@ -135,6 +135,8 @@ def test_run_scores_every_part_and_writes_metrics_and_figures(config, tmp_path):
   # Exact reconstructions equal the reference set; the real row is other (train) images.
   assert results['reconstructions/fid'] == pytest.approx(0.0, abs=1e-8)
   assert results['reconstructions/precision'] == results['reconstructions/recall'] == 1.0
+  assert (results['reconstructions/mse'], results['reconstructions/psnr']) == (0.0, 100.0)
+  assert 'samples/mse' not in results and 'real/psnr' not in results  # no originals there
   assert 0.0 < results['real/fid'] < results['samples/fid']  # prior noise is nothing like images
   train = real_test_images(config, 'train')
   for name, score in scores.PIXEL_SCORES.items():
@@ -157,9 +159,11 @@ def test_run_scores_every_part_and_writes_metrics_and_figures(config, tmp_path):
   record = json.loads((tmp_path / 'eval' / 'metrics.json').read_text())
   assert record['step'] == 7 and record['model'] == 'wae_resnet' and record['objective'] == 'wae_gan'
   assert record['protocol']['data'] == data.protocol(config.data, 'test', SIZE)
-  assert record['parts']['interpolations']['settings'] == {'pairs': 5, 'steps': 4, 'save_images': False}
+  assert record['parts']['interpolations']['settings'] == {
+      'pairs': 5, 'steps': 4, 'save_images': False, 'feature_images': 10,
+      'batch_stats': 'running averages of training'}
   assert record['parts']['real']['settings'] == {'num_images': TEST_IMAGES, 'split': 'train',
-                                                 'save_images': False}
+                                                 'save_images': False, 'feature_images': TEST_IMAGES}
   assert record['parts']['samples']['fid'] == results['samples/fid']
 
   samples = np.asarray(Image.open(tmp_path / 'eval' / 'samples.png'))
@@ -172,6 +176,22 @@ def test_run_scores_every_part_and_writes_metrics_and_figures(config, tmp_path):
   np.testing.assert_array_equal(tile(1), reals[0])
   np.testing.assert_array_equal(tile(5), reals[1])
   assert os.path.isfile(tmp_path / 'eval' / 'reconstructions.png')
+
+
+def test_feature_images_caps_the_inception_images_while_pixel_and_paired_scores_use_all(config):
+  reals = real_test_images(config)
+  config.eval.feature_images = 6
+  extractor = FakeExtractor()
+  evaluator = evaluation.Evaluator(config, extractor, reference_of(reals))
+  results = dict(evaluator.run(LinearModel(config), None, ('samples', 'reconstructions')))
+  assert (results['samples/count'], results['samples/images']) == (6, 24)
+  assert (results['reconstructions/count'], results['reconstructions/images']) == (6, TEST_IMAGES)
+  assert results['reconstructions/sharpness'] == pytest.approx(float(metrics.sharpness(reals)), rel=1e-5)
+  features = extractor(reals[:6]).astype(np.float64)  # the first 6 reconstructions (exact)
+  reference = reference_of(reals)
+  assert results['reconstructions/fid'] == pytest.approx(fid.frechet_distance(
+      features.mean(0), np.cov(features, rowvar=False), reference.mean, reference.covariance), rel=1e-6)
+  assert evaluator.settings()['samples']['feature_images'] == 6
 
 
 def test_interpolation_codes_run_evenly_from_each_first_code_to_its_second():
@@ -324,9 +344,14 @@ def test_compare_writes_tables_4_3_to_4_5_with_the_protocol(config, tmp_path, ca
     assert rows[2].startswith('| vae (vae) | ') and 'vae_run @ step 30,000' in rows[2]
     assert rows[3].startswith('| real data | ')
     header = [cell.strip() for cell in rows[0].split('|')[1:-1]]
+    paired = ['MSE ↓', 'PSNR (dB) ↑'] if part == 'reconstructions' else []
     assert header == ['Model', 'FID ↓', 'KID x 10^3 ↓', 'Precision ↑', 'Recall ↑', 'Sharpness ↑',
-                      'Laplacian sharpness ↑', 'N images', 'Run']
+                      'Laplacian sharpness ↑'] + paired + ['N images', 'Run']
     cells = [cell.strip() for cell in rows[1].split('|')[1:-1]]
+    if paired:  # exact reconstructions; the real row has no originals
+      assert cells[7:9] == ['0.00000', '100.00']
+      assert [cell.strip() for cell in rows[3].split('|')[1:-1]][7:9] == ['-', '-']
+      cells = cells[:7] + cells[9:]
     assert float(cells[1]) == pytest.approx(wae[f'{part}/fid'], abs=5e-4)
     kid, kid_std = cells[2].split(' ± ')
     assert float(kid) == pytest.approx(1e3 * wae[f'{part}/kid'], abs=5e-4)

@@ -23,7 +23,7 @@ def direct_mmd2(x, y):
 def test_kid_of_whole_sets_is_the_direct_unbiased_mmd():
   rng = np.random.default_rng(0)
   x, y = rng.normal(size=(9, 5)), rng.normal(0.5, 1.0, size=(9, 5))
-  mean, std = fid.kernel_inception_distance(x, y, subsets=3, subset_size=9)
+  mean, std = fid.kernel_inception_distance(x, y, subsets=3, subset_size=9, max_share=1.0)
   assert mean == pytest.approx(direct_mmd2(x, y), rel=1e-9)  # a subset of all is a permutation
   assert std == pytest.approx(0.0, abs=1e-12)
 
@@ -31,19 +31,30 @@ def test_kid_of_whole_sets_is_the_direct_unbiased_mmd():
 def test_kid_subsets_average_the_subset_estimates():
   rng = np.random.default_rng(1)
   x, y = rng.normal(size=(12, 4)), rng.normal(size=(15, 4))
-  mean, std = fid.kernel_inception_distance(x, y, subsets=4, subset_size=6, seed=3)
+  mean, std = fid.kernel_inception_distance(x, y, subsets=4, subset_size=6, seed=3, max_share=1.0)
   draw = np.random.default_rng(3)
   estimates = [direct_mmd2(x[draw.choice(12, 6, replace=False)], y[draw.choice(15, 6, replace=False)])
                for _ in range(4)]
   assert (mean, std) == pytest.approx((np.mean(estimates), np.std(estimates)), rel=1e-9)
 
 
+def test_kid_subsets_hold_a_quarter_of_the_smaller_set_so_the_spread_is_not_zero_below_1000():
+  # Subsets of min(1000, N) images are the whole set when N <= 1000: a spread of 0 (seen: 1.2e-16
+  # at N = 660). A quarter of N gives subsets that differ.
+  assert fid.kid.kid_subset_size(660, 1440) == 165
+  assert fid.kid.kid_subset_size(8000, 10_000) == 1000
+  assert fid.kid.kid_subset_size(5, 3) == 2
+  rng = np.random.default_rng(4)
+  _, spread = fid.kernel_inception_distance(rng.normal(size=(60, 4)), rng.normal(size=(80, 4)), subsets=5)
+  assert spread > 1e-3
+
+
 def test_kid_is_unbiased_near_zero_for_one_distribution_and_grows_with_a_shift():
   rng = np.random.default_rng(2)
   same, _ = fid.kernel_inception_distance(rng.normal(size=(200, 8)), rng.normal(size=(200, 8)),
-                                          subsets=10, subset_size=100)
+                                          subsets=10, subset_size=100, max_share=0.5)
   shifted, _ = fid.kernel_inception_distance(rng.normal(size=(200, 8)), rng.normal(1, 1, (200, 8)),
-                                             subsets=10, subset_size=100)
+                                             subsets=10, subset_size=100, max_share=0.5)
   assert abs(same) < 0.05 * shifted
 
 
@@ -110,8 +121,29 @@ def test_every_registered_score_is_reported_and_nothing_else():
   collected = scores.ImageScores(pooled_features)
   collected.update(random_images(8))
   result = collected.result(scores.Reference.of_features(pooled_features(random_images(8, seed=2))))
-  expected = {'count'} | {score.name for score in scores.SCORES} | {'kid_std'}
-  assert set(result) == expected
+  expected = {'count', 'images', 'kid_std'} | {score.name for score in scores.SCORES
+                                               if score.paired is None}
+  assert set(result) == expected  # no originals: no paired scores
+
+
+def test_paired_scores_are_per_image_mse_and_psnr_against_the_originals_over_all_images():
+  originals = random_images(10)
+  noisy = np.clip(originals.astype(int) + np.random.default_rng(5).integers(-20, 21, originals.shape),
+                  0, 255).astype(np.uint8)
+  collected = scores.ImageScores(pooled_features, feature_limit=6, paired=True)
+  collected.update(noisy[:7], originals[:7])
+  collected.update(noisy[7:], originals[7:])
+  result = collected.result(scores.Reference.of_features(pooled_features(random_images(8, seed=2))))
+  per_image = ((noisy / 255.0 - originals / 255.0) ** 2).reshape(10, -1).mean(1)  # independent
+  assert result['mse'] == pytest.approx(per_image.mean(), rel=1e-12)
+  assert result['psnr'] == pytest.approx(np.mean(10 * np.log10(1 / per_image)), rel=1e-12)
+  assert (result['count'], result['images']) == (6, 10)  # features of the first 6 only
+  assert result['sharpness'] == pytest.approx(float(metrics.sharpness(noisy)), rel=1e-5)
+  identical = scores.ImageScores(pooled_features, paired=True)
+  identical.update(originals, originals)
+  assert identical.result(scores.Reference.of_features(pooled_features(originals)))['psnr'] == 100.0
+  with pytest.raises(ValueError, match='originals'):
+    identical.update(originals)
 
 
 def test_scores_of_fewer_than_two_images_are_refused():

@@ -154,6 +154,28 @@ def test_model_refuses_codes_of_another_size_and_keeps_empty_shapes(untrained_mo
   assert model.sample(0).shape == (0, 16, 16, 3)
 
 
+def test_recomputed_batch_stats_make_inference_mode_equal_training_mode_on_that_batch(untrained_model):
+  # With the statistics of one batch, inference-mode BatchNorm normalises that batch exactly as
+  # training mode does: the train-mode forward pass is the independent computation.
+  model = untrained_model
+  rng = np.random.default_rng(1)
+  batch, other = (rng.uniform(size=(8, 16, 16, 3)).astype(np.float32) for _ in range(2))
+  recomputed = model.with_recomputed_batch_stats([batch])
+  autoencoder = recomputed._autoencoder
+  noise = np.zeros((8, 4), np.float32)  # a point code (WAE): the noise is unused
+  (_, trained), _ = autoencoder.apply(model.variables, batch, noise, train=True, mutable=['batch_stats'])
+  np.testing.assert_allclose(recomputed.reconstruct(batch), np.asarray(trained), atol=2e-5)
+  assert not np.allclose(model.reconstruct(batch), np.asarray(trained), atol=1e-3)  # initial stats differ
+  # Over two batches: each layer's statistics are the mean of the two batches' own.
+  both = model.with_recomputed_batch_stats([batch, other]).variables['batch_stats']
+  alone = [model.with_recomputed_batch_stats([x]).variables['batch_stats'] for x in (batch, other)]
+  jax.tree.map(lambda b, x, y: np.testing.assert_allclose(b, (x + y) / 2, rtol=1e-5, atol=1e-7),
+               both, *alone)
+  assert recomputed.variables['params'] is model.variables['params']
+  with pytest.raises(InputError, match='at least one batch'):
+    model.with_recomputed_batch_stats([])
+
+
 def test_resumed_run_is_bit_identical_to_a_straight_run(image_folder, tmp_path):
   straight, split = str(tmp_path / 'straight'), str(tmp_path / 'split')
   config = tiny_config(image_folder, num_steps=4)

@@ -13,6 +13,7 @@ batch [N, S, S, 3] at the model's size S, float in [0, 1] or uint8 (scaled by 1/
 
 import copy
 import functools
+from collections.abc import Iterable
 from typing import Any, Callable
 
 import jax
@@ -21,6 +22,7 @@ import ml_collections
 import numpy as np
 
 from wae_jax import models
+from wae_jax.models.blocks import BN_MOMENTUM
 from wae_jax.checkpoint import Checkpointer, config_from_meta
 from wae_jax.errors import InputError, WorkdirError
 from wae_jax.train_state import create_train_states
@@ -38,6 +40,7 @@ class Model:
     self.latent_dim = config.model.latent_dim
     if autoencoder is None:
       autoencoder = models.build(config.model, config.dtype).autoencoder
+    self._autoencoder = autoencoder
     self._encode = jax.jit(lambda v, x: autoencoder.apply(v, x, method='encode')['mean'])
     self._decode = jax.jit(lambda v, z: autoencoder.apply(v, z, method='decode'))
 
@@ -51,6 +54,36 @@ class Model:
     """This model's networks, compiled once, with the variables of another train state."""
     model = copy.copy(self)
     model.variables, model.step = _variables(ae_state), int(ae_state.step)
+    return model
+
+  def with_recomputed_batch_stats(self, batches: Iterable[np.ndarray], seed: int = 0) -> 'Model':
+    """This model with every BatchNorm layer's statistics re-estimated with its current weights.
+
+    Each layer's batch mean and variance in training mode (codes sampled as in training, noise
+    from `seed`), averaged over `batches` with equal weights, replace the running averages of
+    training, which lag the weights early in training (momentum 0.99: about the last 100 steps).
+    """
+    @jax.jit
+    def batch_moments(variables, images, noise):
+      # From zero running statistics, one training-mode update leaves (1 - m) x the batch's own.
+      zeros = jax.tree.map(jnp.zeros_like, variables['batch_stats'])
+      _, updated = self._autoencoder.apply({'params': variables['params'], 'batch_stats': zeros},
+                                           images, noise, train=True, mutable=['batch_stats'])
+      return jax.tree.map(lambda x: x / (1.0 - BN_MOMENTUM), updated['batch_stats'])
+
+    total, count = None, 0
+    for index, batch in enumerate(batches):
+      images = jnp.asarray(self._checked_images(batch))
+      noise = jax.random.normal(jax.random.fold_in(jax.random.key(seed), index),
+                                (len(images), self.latent_dim), jnp.float32)
+      moments = batch_moments(self.variables, images, noise)
+      total = moments if total is None else jax.tree.map(jnp.add, total, moments)
+      count += 1
+    if not count:
+      raise InputError('with_recomputed_batch_stats needs at least one batch of images')
+    model = copy.copy(self)
+    model.variables = {'params': self.variables['params'],
+                       'batch_stats': jax.tree.map(lambda x: np.asarray(x / count), total)}
     return model
 
   @property

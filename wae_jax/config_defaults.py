@@ -104,6 +104,14 @@ def base_config() -> ml_collections.ConfigDict:
   # Real images scored like a model's (the floor of every table): the first N of this split,
   # N = the number of reconstructed images. Must not overlap the reference split.
   config.eval.real_split = 'train'
+  # At most this many images of each part go through the Inception network (FID, KID, precision /
+  # recall): the first ones; -1 = all. Sharpness, MSE and PSNR use every image of the part.
+  config.eval.feature_images = -1
+  # > 0: before scoring, re-estimate BatchNorm statistics with the final weights over this many
+  # batches of train.batch_size images of batch_stats_split (the first ones); 0: the running
+  # averages of training, which lag the weights early in training.
+  config.eval.recompute_batch_stats = 0
+  config.eval.batch_stats_split = 'train'
   config.eval.save_images = False  # True: --mode=eval also saves the scored images as uint8 .npy
   config.eval.reference_stats = ''  # .npz from `--mode=stats`; empty: <data dir>/fid_stats_<split>_<size>.npz
   config.eval.num_during_training = 1000  # samples for the FID computed every train.fid_every steps

@@ -15,6 +15,7 @@ are ([0, 255]); float images are taken to be in [0, 1].
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 LUMA_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601
 
@@ -24,6 +25,24 @@ SHARPNESS_DEFINITION = (
 LAPLACIAN_DEFINITION = (
     'mean over images of the variance of the 3x3 Laplacian [[0,1,0],[1,-4,1],[0,1,0]] response on '
     "the gray image (BT.601 luma) in [0, 1], 'valid' borders; WAE paper, Table 1")
+
+
+MSE_DEFINITION = ('per-image mean squared error against the original on [0, 1] pixels (both uint8, '
+                  '/ 255), averaged over images')
+PSNR_DEFINITION = ('per-image 10 log10(1 / MSE) in dB against the original (MSE floored at 1e-10, '
+                   'so identical images give 100), averaged over images')
+MIN_MSE = 1e-10
+
+
+def squared_errors(images: np.ndarray, originals: np.ndarray) -> np.ndarray:
+  """Per-image MSE [N] of uint8 `images` against uint8 `originals`, on the [0, 1] scale (float64)."""
+  difference = (np.asarray(images, np.float64) - np.asarray(originals, np.float64)) / 255.0
+  return np.mean(difference**2, axis=(1, 2, 3))
+
+
+def psnr(images: np.ndarray, originals: np.ndarray) -> np.ndarray:
+  """Per-image PSNR [N] in dB of uint8 `images` against uint8 `originals` (peak 1 on [0, 1])."""
+  return 10.0 * np.log10(1.0 / np.maximum(squared_errors(images, originals), MIN_MSE))
 
 
 def to_gray(images: jax.Array) -> jax.Array:

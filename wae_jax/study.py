@@ -15,6 +15,7 @@ from its checkpoint.
 
 import dataclasses
 import importlib.util
+import itertools
 import json
 import os
 import platform
@@ -27,6 +28,7 @@ import numpy as np
 import tqdm
 
 from wae_jax import api, evaluation, figures, train
+from wae_jax.config_defaults import flat_fields
 from wae_jax.errors import ConfigError
 
 RUNS_DIR = 'runs'
@@ -42,6 +44,7 @@ class Run:
   experiment: str
   seed: int
   config: ml_collections.ConfigDict
+  point: dict = dataclasses.field(default_factory=dict)  # the grid fields' values ({} without a grid)
 
 
 def load_config_file(path: str) -> ml_collections.ConfigDict:
@@ -67,15 +70,47 @@ def apply_overrides(config: ml_collections.ConfigDict, overrides: dict, where: s
       config[key] = value
 
 
+def _nested(field: str, value) -> dict:
+  """'objective.cost_scale', 0.2 -> {'objective': {'cost_scale': 0.2}}."""
+  for key in reversed(field.split('.')):
+    value = {key: value}
+  return value
+
+
+def grid_points(study: ml_collections.ConfigDict) -> list[dict[str, object]]:
+  """Every combination of the study's grid ({'objective': {'cost_scale': (0.05, 1.0)}}) as
+  {'objective.cost_scale': 0.05}; [{}] for a study without one."""
+  grid = flat_fields(study.get('grid', ml_collections.ConfigDict()).to_dict())
+  return [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+
+
+def run_name(experiment: str, point: dict[str, object], seed: int) -> str:
+  """e.g. 'vae_cost_scale0.2_seed1': the experiment, each grid field's last part and value, the seed."""
+  return '_'.join([experiment] + [f'{field.rsplit(".", 1)[-1]}{value}' for field, value in point.items()]
+                  + [f'seed{seed}'])
+
+
 def runs_of(study: ml_collections.ConfigDict) -> list[Run]:
-  """Every (experiment, seed) of the study, each with its complete experiment config."""
+  """Every (seed, grid point, experiment) of the study with its complete experiment config:
+  shared overrides, then the experiment's own (`experiment_overrides`), then the grid point.
+  Ordered by seed, then grid point, experiment last, so an interrupted study holds complete
+  pairs (WAE s0, WAE-ResNet s0, WAE s1, ...)."""
+  per_experiment = study.get('experiment_overrides', ml_collections.ConfigDict()).to_dict()
+  unknown = sorted(set(per_experiment) - set(study.experiments))
+  if unknown:
+    raise ConfigError(f'study experiment_overrides of {", ".join(unknown)}: not among the study\'s '
+                      f'experiments ({", ".join(study.experiments)})')
   runs = []
-  for experiment in study.experiments:
-    for seed in study.seeds:
-      config = load_config_file(os.path.join(study.configs_dir, f'{experiment}.py'))
-      apply_overrides(config, study.overrides.to_dict())
-      config.seed = int(seed)
-      runs.append(Run(f'{experiment}_seed{seed}', experiment, int(seed), config))
+  for seed in study.seeds:
+    for point in grid_points(study):
+      for experiment in study.experiments:
+        config = load_config_file(os.path.join(study.configs_dir, f'{experiment}.py'))
+        apply_overrides(config, study.overrides.to_dict())
+        apply_overrides(config, per_experiment.get(experiment, {}), f'experiment_overrides.{experiment}')
+        for field, value in point.items():
+          apply_overrides(config, _nested(field, value), 'grid')
+        config.seed = int(seed)
+        runs.append(Run(run_name(experiment, point, int(seed)), experiment, int(seed), config, point))
   return runs
 
 

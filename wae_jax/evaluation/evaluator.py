@@ -13,6 +13,12 @@ Protocol (also written into metrics.json and under every table):
   between them are scored, like the thesis's "interpolated images" (Table 4.3).
 - Real images: as many images of config.eval.real_split (default train) as are reconstructed,
   in file order: real data scored like a model's images.
+- config.eval.feature_images caps the images per part that go through the Inception network
+  (the first ones); sharpness and the paired scores of reconstructions (MSE, PSNR against the
+  originals) use every image.
+- config.eval.recompute_batch_stats > 0 re-estimates the model's BatchNorm statistics with its
+  final weights over that many batches of the first train images before scoring
+  (`Model.with_recomputed_batch_stats`); 0 scores with the running averages of training.
 Images stream batch by batch; only their features are kept (KID and precision / recall need them).
 With several processes each scores a contiguous share of every part's images (process 0 the
 first ones, which the figures show), the features are gathered in image order, and process 0
@@ -113,8 +119,30 @@ class Evaluator:
     self.reference = reference if reference is not None else reference_stats.load_reference(config)
     self.feature_extractor = feature_extractor or reference_stats.make_feature_extractor(config)
 
-  def _scores(self) -> ImageScores:
-    return ImageScores(self.feature_extractor)
+  def _scores(self, first: int, paired: bool = False) -> ImageScores:
+    """Scores of a part's images from image `first` on (this host's share starts there)."""
+    limit = self.config.eval.feature_images
+    return ImageScores(self.feature_extractor, None if limit < 0 else max(0, limit - first), paired)
+
+  def _host_first_sample(self, n: int) -> int:
+    return multiprocess.share(-(-n // self.config.eval.batch_size)).start * self.config.eval.batch_size
+
+  def batch_stats_protocol(self) -> str:
+    batches = self.config.eval.recompute_batch_stats
+    if batches <= 0:
+      return 'running averages of training'
+    return (f'recomputed with the final weights over {batches} batches of {self.config.train.batch_size} '
+            f'{self.config.eval.batch_stats_split} images')
+
+  def prepared(self, model):
+    """`model` with its BatchNorm statistics as config.eval.recompute_batch_stats asks."""
+    batches = self.config.eval.recompute_batch_stats
+    if model is None or batches <= 0:
+      return model
+    size = self.config.train.batch_size
+    images = data.eval_batches(self.config.data, self.config.eval.batch_stats_split,
+                               self.config.model.image_size, size, max_images=batches * size)
+    return model.with_recomputed_batch_stats(images, seed=self.config.seed)
 
   def _sample_batches(self, model, n: int) -> Iterator[np.ndarray]:
     size = self.config.eval.batch_size
@@ -124,7 +152,7 @@ class Evaluator:
 
   def fid_of_samples(self, model, n: int) -> float:
     """FID of n random samples (the seeds of `run`, so the same codes at every call)."""
-    scores = self._scores()
+    scores = ImageScores(self.feature_extractor)
     for images in self._sample_batches(model, n):
       scores.update(images)
     return scores.result(self.reference)['fid']
@@ -146,25 +174,30 @@ class Evaluator:
     if config.save_images and jax.process_count() > 1:
       raise EvaluationError('config.eval.save_images needs one process: evaluate with '
                             '`python launch.py --mode=eval ...` alone to save the scored images')
-    saved = {'save_images': bool(config.save_images)}
+    def common(num_images: int) -> dict:
+      featured = num_images if config.feature_images < 0 else min(config.feature_images, num_images)
+      return {'feature_images': featured, 'save_images': bool(config.save_images)}
+    model_parts = {'batch_stats': self.batch_stats_protocol()}
     return {
-        'samples': {'num_images': config.num_samples, 'seed': self.config.seed, **saved},
-        'reconstructions': {'num_images': test_images, **saved},
-        'interpolations': {'pairs': pairs, 'steps': config.interpolation_steps, **saved},
-        'real': {'num_images': real_images, 'split': config.real_split, **saved},
+        'samples': {'num_images': config.num_samples, 'seed': self.config.seed, **model_parts,
+                    **common(config.num_samples)},
+        'reconstructions': {'num_images': test_images, **model_parts, **common(test_images)},
+        'interpolations': {'pairs': pairs, 'steps': config.interpolation_steps, **model_parts,
+                           **common(pairs * (config.interpolation_steps - 2))},
+        'real': {'num_images': real_images, 'split': config.real_split, **common(real_images)},
     }
 
-  def run(self, model, workdir: str | None = None,
-          parts: tuple[str, ...] = PARTS) -> Iterator[tuple[str, float]]:
+  def run(self, model, workdir: str | None = None, parts: tuple[str, ...] = PARTS,
+          eval_dir: str = EVAL_DIR) -> Iterator[tuple[str, float]]:
     """Evaluates `parts` of `model` (None where parts is ('real',)), yielding
     ('<part>/<score>', value) as each part finishes.
 
-    With `workdir`, writes <workdir>/eval/metrics.json after every part, the figures
+    With `workdir`, writes <workdir>/<eval_dir>/metrics.json after every part, the figures
     samples.png, reconstructions.png and interpolations.png, and with config.eval.save_images
     the scored images as <part>.npy; parts already in metrics.json for the same checkpoint
     step, protocol and settings are not recomputed (evaluation resumes).
     """
-    directory = os.path.join(workdir, EVAL_DIR) if workdir else None
+    directory = os.path.join(workdir, eval_dir) if workdir else None
     if directory:
       os.makedirs(directory, exist_ok=True)
     writes = directory if jax.process_index() == 0 else None  # one writer: process 0
@@ -181,6 +214,8 @@ class Evaluator:
     }
     done = _reusable_parts(directory, record, settings)
     todo = [part for part in parts if part not in done]
+    if any(part in MODEL_PARTS for part in todo):
+      model = self.prepared(model)
     for part, result in itertools.chain(done.items(), self._compute(model, settings, todo, directory)):
       record['parts'][part] = {**result, 'settings': settings[part]}
       if writes:
@@ -204,7 +239,7 @@ class Evaluator:
 
   def _evaluate_samples(self, model, settings: dict, directory: str | None) -> dict:
     n = settings['num_images']
-    scores, saved = self._scores(), self._image_file(directory, 'samples', n)
+    scores, saved = self._scores(self._host_first_sample(n)), self._image_file(directory, 'samples', n)
     shown = FirstImages(figures.GRID_IMAGES)
     with progress_bar(n, 'eval samples') as progress:
       for images in self._sample_batches(model, n):
@@ -217,20 +252,26 @@ class Evaluator:
       figures.save_grid(os.path.join(directory, 'samples.png'), shown.get(), figures.GRID_COLS)
     return scores.result(self.reference)
 
-  def _split_batches(self, split: str, batch_size: int, n: int, unit: int = 1) -> Iterator[np.ndarray]:
-    """This host's share of the first n images of `split` (split in whole `unit`s, e.g. pairs)."""
-    return reference_stats.host_split_batches(self.config, split, batch_size, n, unit)[1]
+  def _split_batches(self, split: str, batch_size: int, n: int,
+                     unit: int = 1) -> tuple[int, Iterator[np.ndarray]]:
+    """(index of this host's first image, its batches): this host's share of the first n images
+    of `split` (split in whole `unit`s, e.g. pairs)."""
+    mine, batches = reference_stats.host_split_batches(self.config, split, batch_size, n, unit)
+    return mine.start, batches
 
   def _evaluate_reconstructions(self, model, settings: dict, directory: str | None) -> dict:
     n = settings['num_images']
-    scores, saved = self._scores(), self._image_file(directory, 'reconstructions', n)
+    first, batches = self._split_batches(self.config.eval.split, self.config.eval.batch_size, n)
+    scores = self._scores(first, paired=True)
+    saved = self._image_file(directory, 'reconstructions', n)
     shown_originals, shown_reconstructions = FirstImages(PAIR_IMAGES), FirstImages(PAIR_IMAGES)
     with progress_bar(n, 'eval reconstructions') as progress:
-      for batch in self._split_batches(self.config.eval.split, self.config.eval.batch_size, n):
+      for batch in batches:
         reconstructions = figures.to_uint8(model.reconstruct(batch))
-        scores.update(reconstructions)
+        originals = figures.to_uint8(batch)
+        scores.update(reconstructions, originals)
         saved.add(reconstructions)
-        shown_originals.add(figures.to_uint8(batch))
+        shown_originals.add(originals)
         shown_reconstructions.add(reconstructions)
         progress.update(len(batch))
     saved.close()
@@ -242,9 +283,10 @@ class Evaluator:
   def _evaluate_real(self, model, settings: dict, directory: str | None) -> dict:
     del model  # real images need none
     n = settings['num_images']
-    scores, saved = self._scores(), self._image_file(directory, 'real', n)
+    first, batches = self._split_batches(settings['split'], self.config.eval.batch_size, n)
+    scores, saved = self._scores(first), self._image_file(directory, 'real', n)
     with progress_bar(n, f'eval real {settings["split"]} images') as progress:
-      for batch in self._split_batches(settings['split'], self.config.eval.batch_size, n):
+      for batch in batches:
         images = figures.to_uint8(batch)
         scores.update(images)
         saved.add(images)
@@ -257,11 +299,12 @@ class Evaluator:
     A data batch holds as many pairs as make about one evaluation batch of decoded images."""
     pairs, steps = settings['pairs'], settings['steps']
     pairs_per_batch = max(1, self.config.eval.batch_size // steps)
-    scores = self._scores()
+    first, batches = self._split_batches(self.config.eval.split, 2 * pairs_per_batch, 2 * pairs, unit=2)
+    scores = self._scores(first // 2 * (steps - 2))
     saved = self._image_file(directory, 'interpolations', pairs * (steps - 2))
     shown = FirstImages(INTERPOLATION_ROWS)
     with progress_bar(pairs * (steps - 2), 'eval interpolations') as progress:
-      for batch in self._split_batches(self.config.eval.split, 2 * pairs_per_batch, 2 * pairs, unit=2):
+      for batch in batches:
         originals = figures.to_uint8(batch[:len(batch) - len(batch) % 2])
         codes = interpolation_codes(model.encode(batch[:len(originals)]), steps)
         decoded = model.decode(codes.reshape(-1, codes.shape[-1]))
@@ -305,9 +348,9 @@ def write_json(path: str, content: dict) -> None:
   os.replace(temporary, path)
 
 
-def read_metrics(workdir: str, parts: tuple[str, ...] = PARTS) -> dict:
-  """<workdir>/eval/metrics.json, which must hold `parts`."""
-  path = os.path.join(workdir, EVAL_DIR, METRICS_FILE)
+def read_metrics(workdir: str, parts: tuple[str, ...] = PARTS, eval_dir: str = EVAL_DIR) -> dict:
+  """<workdir>/<eval_dir>/metrics.json, which must hold `parts`."""
+  path = os.path.join(workdir, eval_dir, METRICS_FILE)
   try:
     with open(path) as file:
       record = json.load(file)

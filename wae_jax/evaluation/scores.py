@@ -1,9 +1,12 @@
 """The one registry of scores: every number the evaluator reports and the tables show.
 
 A score is computed from a scored set of uint8 images (`ImageSet`: their Inception features and
-pixel scores) and the reference set (`Reference`: statistics and features of real images).
-Adding a score is one entry in SCORES: the evaluator, metrics.json, the tables and their
-protocol notes all read this list.
+the means of the per-image scores) and the reference set (`Reference`: statistics and features
+of real images). Three kinds: feature scores (FID, KID, precision / recall) from the features;
+pixel scores of single images (sharpness); paired scores of images against their originals
+(MSE, PSNR of reconstructions), reported only for parts that have originals. Adding a score is
+one entry in SCORES: the evaluator, metrics.json, the tables and their protocol notes all read
+this list.
 """
 
 import dataclasses
@@ -12,9 +15,10 @@ from collections.abc import Callable
 import numpy as np
 
 from wae_jax import fid, metrics, multiprocess
-from wae_jax.fid.kid import DEFAULT_SUBSET_SIZE, DEFAULT_SUBSETS
+from wae_jax.fid.kid import DEFAULT_MAX_SHARE, DEFAULT_SUBSET_SIZE, DEFAULT_SUBSETS
 from wae_jax.fid.precision_recall import DEFAULT_K
 
+FEATURE_DIM = 2048
 FID_NETWORK = 'Inception-v3, TF graph 2015-12-05, pool3 (2048-d) features (wae_jax.fid)'
 
 
@@ -34,9 +38,11 @@ class Reference:
 
 @dataclasses.dataclass(frozen=True)
 class ImageSet:
-  """A scored set of images: Inception features [N, 2048] and the mean of each pixel score."""
+  """A scored set of images: Inception features [N, 2048] (of the first N of its images) and
+  the mean of each pixel and paired score over all `num_images` images."""
   features: np.ndarray
   pixel_scores: dict[str, float]
+  num_images: int = 0
   _precision_recall: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
   @property
@@ -62,7 +68,8 @@ class Score:
   """One score: how to compute it and how to report it.
 
   `pixels` (for scores of single images): the mean score of a uint8 batch, averaged over all
-  images by the evaluator; `compute` turns an ImageSet and the Reference into the result.
+  images by the evaluator; `paired` (for scores against originals): per-image values of a uint8
+  batch and its originals; `compute` turns an ImageSet and the Reference into the result.
   """
   name: str
   heading: str
@@ -70,6 +77,7 @@ class Score:
   definition: str
   compute: Callable[[ImageSet, Reference], Measurement]
   pixels: Callable[[np.ndarray], float] | None = None
+  paired: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None
   digits: int = 3  # decimals in tables
   scale: float = 1.0  # tables show value * scale (e.g. KID x 10^3)
 
@@ -101,8 +109,9 @@ SCORES: tuple[Score, ...] = (
           'matrix square root; biased upwards at small N)', _fid),
     Score('kid', 'KID x 10^3', 'lower',
           f'unbiased MMD^2 of Inception features with kernel (x.y/d + 1)^3 (Binkowski et al. 2018), '
-          f'mean +- standard deviation over {DEFAULT_SUBSETS} subsets of '
-          f'min({DEFAULT_SUBSET_SIZE}, N) images', _kid, scale=1e3),
+          f'mean +- standard deviation over {DEFAULT_SUBSETS} random subsets of '
+          f'min({DEFAULT_SUBSET_SIZE}, {DEFAULT_MAX_SHARE:g} N) images of each set (the spread of '
+          'an estimate from that many images)', _kid, scale=1e3),
     Score('precision', 'Precision', 'higher',
           f'share of the images inside the k-NN balls of the reference features, k = '
           f'{DEFAULT_K} (Kynkaanniemi et al. 2019)', _precision),
@@ -113,14 +122,23 @@ SCORES: tuple[Score, ...] = (
           _pixel_mean('sharpness'), pixels=metrics.sharpness),
     Score('laplacian_sharpness', 'Laplacian sharpness', 'higher', metrics.LAPLACIAN_DEFINITION,
           _pixel_mean('laplacian_sharpness'), pixels=metrics.laplacian_sharpness, digits=4),
+    Score('mse', 'MSE', 'lower', metrics.MSE_DEFINITION, _pixel_mean('mse'),
+          paired=metrics.squared_errors, digits=5),
+    Score('psnr', 'PSNR (dB)', 'higher', metrics.PSNR_DEFINITION, _pixel_mean('psnr'),
+          paired=metrics.psnr, digits=2),
 )
 PIXEL_SCORES = {score.name: score.pixels for score in SCORES if score.pixels is not None}
+PAIRED_SCORES = {score.name: score.paired for score in SCORES if score.paired is not None}
 
 
 def result(images: ImageSet, reference: Reference) -> dict[str, float]:
-  """{'count': N, name: value, name + '_std': spread (where there is one)} of every score."""
-  values: dict[str, float] = {'count': images.count}
+  """{'count': N (images through the Inception network), 'images': all images scored, name:
+  value, name + '_std': spread (where there is one)} of every score the set has (paired scores
+  only where it had originals)."""
+  values: dict[str, float] = {'count': images.count, 'images': images.num_images}
   for score in SCORES:
+    if score.paired is not None and score.name not in images.pixel_scores:
+      continue
     measurement = score.compute(images, reference)
     values[score.name] = measurement.value
     if measurement.spread is not None:
@@ -129,33 +147,48 @@ def result(images: ImageSet, reference: Reference) -> dict[str, float]:
 
 
 class ImageScores:
-  """Collects a stream of uint8 image batches into an ImageSet: their features (kept, [N, 2048]
-  float32, for KID and precision / recall) and running means of the pixel scores."""
+  """Collects a stream of uint8 image batches into an ImageSet: the features of the first
+  `feature_limit` images (kept, [N, 2048] float32, for KID and precision / recall; None: all)
+  and running means of the pixel scores, and with `paired` of the paired scores against the
+  originals given with every batch."""
 
-  def __init__(self, feature_extractor: Callable[[np.ndarray], np.ndarray]):
+  def __init__(self, feature_extractor: Callable[[np.ndarray], np.ndarray],
+               feature_limit: int | None = None, paired: bool = False):
     self._feature_extractor = feature_extractor
+    self._feature_limit = feature_limit
+    self._paired = paired
     self._features: list[np.ndarray] = []
-    self._sums = dict.fromkeys(PIXEL_SCORES, 0.0)
+    self._featured = 0
+    self._sums = dict.fromkeys(list(PIXEL_SCORES) + (list(PAIRED_SCORES) if paired else []), 0.0)
     self._count = 0
 
-  def update(self, images: np.ndarray) -> None:
+  def update(self, images: np.ndarray, originals: np.ndarray | None = None) -> None:
     if not len(images):
       return
-    self._features.append(np.asarray(self._feature_extractor(images), np.float32))
+    wanted = len(images) if self._feature_limit is None else min(
+        len(images), self._feature_limit - self._featured)
+    if wanted > 0:
+      self._features.append(np.asarray(self._feature_extractor(images[:wanted]), np.float32))
+      self._featured += wanted
     for name, score in PIXEL_SCORES.items():
       self._sums[name] += float(score(images)) * len(images)
+    if self._paired:
+      if originals is None or originals.shape != images.shape:
+        raise ValueError(f'paired scores need originals of the images\' shape {images.shape}')
+      for name, score in PAIRED_SCORES.items():
+        self._sums[name] += float(np.sum(score(images, originals)))
     self._count += len(images)
 
   def image_set(self) -> ImageSet:
     """The images of every process (each scored its share; process order is image order)."""
-    if not self._features:
-      raise fid.FIDError(f'scores need at least 2 images per process, got {self._count}.')
-    features = multiprocess.gather_rows(np.concatenate(self._features))
-    sums = multiprocess.gather_rows(np.array([[self._sums[name] for name in PIXEL_SCORES]])).sum(0)
+    names = list(self._sums)
+    features = multiprocess.gather_rows(np.concatenate(self._features) if self._features
+                                        else np.zeros((0, FEATURE_DIM), np.float32))
+    totals = multiprocess.gather_rows(np.array([[self._count] + [self._sums[name] for name in names]]))
+    count, sums = int(totals[:, 0].sum()), totals[:, 1:].sum(0)
     if len(features) < 2:
       raise fid.FIDError(f'scores need at least 2 images, got {len(features)}.')
-    return ImageSet(features, {name: float(total) / len(features)
-                               for name, total in zip(PIXEL_SCORES, sums)})
+    return ImageSet(features, {name: float(total) / count for name, total in zip(names, sums)}, count)
 
   def result(self, reference: Reference) -> dict[str, float]:
     return result(self.image_set(), reference)

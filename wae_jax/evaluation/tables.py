@@ -19,22 +19,42 @@ TABLES = (
 )
 
 
+ARROWS = {'lower': '↓', 'higher': '↑'}
+
+
+def format_value(score, value: float) -> str:
+  return f'{value * score.scale:.{score.digits}f}'
+
+
 def _cell(score, result: dict) -> str:
-  value = f'{result[score.name] * score.scale:.{score.digits}f}'
+  if score.name not in result:
+    return '-'
+  value = format_value(score, result[score.name])
   spread = result.get(f'{score.name}_std')
-  return value if spread is None else f'{value} ± {spread * score.scale:.{score.digits}f}'
+  return value if spread is None else f'{value} ± {format_value(score, spread)}'
 
 
-def _row(label: str, result: dict, run: str) -> str:
-  cells = [_cell(score, result) for score in SCORES]
-  return f'| {label} | {" | ".join(cells)} | {result["count"]:,} | {run} |'
+def _count(result: dict) -> str:
+  """N through the Inception network, and all images where the pixel scores saw more."""
+  images = result.get('images', result['count'])
+  return f'{result["count"]:,}' if images == result['count'] else f'{result["count"]:,} of {images:,}'
 
 
-def _header() -> list[str]:
-  arrows = {'lower': '↓', 'higher': '↑'}
-  headings = [f'{score.heading} {arrows[score.better]}' for score in SCORES]
+def _row(label: str, result: dict, run: str, scores) -> str:
+  cells = [_cell(score, result) for score in scores]
+  return f'| {label} | {" | ".join(cells)} | {_count(result)} | {run} |'
+
+
+def _header(scores) -> list[str]:
+  headings = [f'{score.heading} {ARROWS[score.better]}' for score in scores]
   return [f'| Model | {" | ".join(headings)} | N images | Run |',
-          '|---|' + '---:|' * (len(SCORES) + 1) + '---|']
+          '|---|' + '---:|' * (len(scores) + 1) + '---|']
+
+
+def part_scores(part: str, records: dict[str, dict]) -> list:
+  """The scores of SCORES that some run reports for `part` (paired scores: reconstructions)."""
+  return [score for score in SCORES
+          if any(score.name in record['parts'][part] for record in records.values())]
 
 
 def _part_protocol(part: str, settings: dict) -> str:
@@ -42,7 +62,10 @@ def _part_protocol(part: str, settings: dict) -> str:
     return (f'{settings["num_images"]:,} random samples, z ~ N(0, sigma_z^2 I) of each model '
             f'(seed {settings["seed"]})')
   if part == 'reconstructions':
-    return f'reconstructions of the first {settings["num_images"]:,} images of the split'
+    return (f'reconstructions of the first {settings["num_images"]:,} images of the split, scored '
+            'against the reference statistics of those very images (perfect reconstructions '
+            'would score FID 0, so the real-data row, other images, is not this table\'s floor); '
+            'MSE and PSNR against each original')
   return (f'{settings["pairs"]:,} pairs of consecutive images of the split, {settings["steps"]} images '
           f'decoded per pair at evenly spaced t in [0, 1]; the {settings["steps"] - 2} strictly between '
           'the two end reconstructions are scored')
@@ -58,7 +81,9 @@ def _protocol_note(part: str, records: dict[str, dict], real: dict) -> list[str]
       f'images), {images["resolution"]}x{images["resolution"]} (crop {images["crop"]}, {images["resize"]} '
       f'resize); {_part_protocol(part, first["parts"][part]["settings"])}; images {protocol["quantisation"]}. '
       f'Real data: the first {real_settings["num_images"]:,} images of the {real_settings["split"]} split, '
-      'which are not in the reference set.',
+      'which are not in the reference set. "N images": through the Inception network (FID, KID, '
+      'precision / recall), and "of M" where sharpness, MSE and PSNR saw all M. BatchNorm '
+      f'statistics: {first["parts"][part]["settings"].get("batch_stats", "running averages of training")}.',
       f'Scores ({protocol["fid_network"]} for the feature scores): ' +
       '; '.join(f'{score.heading}: {score.definition}' for score in SCORES) + '.',
   ]
@@ -85,10 +110,11 @@ def compare_tables(records: dict[str, dict], real: dict | None = None,
                       for workdir, record in records.items()}
   sections = []
   for part, title in TABLES:
-    lines = [f'## {title}', ''] + _header()
+    scores = part_scores(part, records)
+    lines = [f'## {title}', ''] + _header(scores)
     for workdir, record in records.items():
-      lines.append(_row(labels[workdir], record['parts'][part], run_label(workdir, record)))
-    lines.append(_row('real data', real['parts']['real'], 'reference'))
+      lines.append(_row(labels[workdir], record['parts'][part], run_label(workdir, record), scores))
+    lines.append(_row('real data', real['parts']['real'], 'reference', scores))
     sections.append('\n'.join(lines + [''] + _protocol_note(part, records, real)))
   return '\n\n'.join(sections) + '\n'
 

@@ -31,6 +31,9 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
 }
 
 
+BN_MOMENTUM = 0.99  # running statistics: m * old + (1 - m) * batch (Keras's default)
+
+
 def batch_norm(train: bool, axis_name: str | None, dtype: Dtype, name: str | None = None) -> nn.BatchNorm:
   """BatchNorm as Keras configures it (momentum 0.99, eps 1e-3); statistics stay float32.
 
@@ -38,7 +41,7 @@ def batch_norm(train: bool, axis_name: str | None, dtype: Dtype, name: str | Non
   over devices is normalised exactly like the whole batch on one device.
   """
   return nn.BatchNorm(
-      use_running_average=not train, momentum=0.99, epsilon=1e-3, axis_name=axis_name,
+      use_running_average=not train, momentum=BN_MOMENTUM, epsilon=1e-3, axis_name=axis_name,
       dtype=dtype, param_dtype=jnp.float32, name=name)
 
 
