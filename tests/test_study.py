@@ -40,14 +40,41 @@ class PooledFeatures:
 
 @pytest.mark.parametrize('preset', ['tiny', 'cpu', 'gpu', 'gpu128', 'full'])
 def test_every_preset_gives_four_valid_experiments_with_one_image_budget(preset):
-  runs = study.runs_of(study_config(preset))
+  config = study_config(preset)
+  runs = study.runs_of(config)
   assert [run.experiment for run in runs] == ['vae', 'vae_resnet', 'wae', 'wae_resnet']
   for run in runs:
     check_config(run.config, num_devices=1)
+    assert study.eval_steps(config, run) == [run.config.train.num_steps // 2, run.config.train.num_steps]
   budgets = {(run.config.train.batch_size, run.config.train.num_steps, run.config.train.num_epochs)
              for run in runs}
   assert len(budgets) == 1
   assert {run.config.objective.name for run in runs} == {'vae', 'wae_gan'}
+
+
+def test_sweep_preset_is_a_grid_of_cost_scales_scored_on_val_and_seeds_run_in_complete_pairs():
+  sweep = study.runs_of(study_config('sweep'))
+  assert [(run.experiment, run.config.objective.cost_scale) for run in sweep] == [
+      (model, scale) for scale in (0.05, 0.2, 1.0, 5.0) for model in ('vae', 'wae')]
+  assert sweep[1].name == 'wae_cost_scale0.05_seed0' and sweep[1].point == {'objective.cost_scale': 0.05}
+  assert {run.config.eval.split for run in sweep} == {'val'}
+  config = study_config('cpu')
+  config.experiments, config.seeds = ('wae', 'wae_resnet'), (0, 1, 2)
+  assert [run.name for run in study.runs_of(config)] == [
+      f'{model}_seed{seed}' for seed in (0, 1, 2) for model in ('wae', 'wae_resnet')]
+
+
+def test_a_midpoint_that_is_no_kept_checkpoint_is_a_config_error():
+  config = study_config('tiny')
+  config.eval_at = (0.3, 1.0)
+  with pytest.raises(ConfigError, match='step 12, which is no checkpoint'):
+    study.Study(config, '/nonexistent')
+  config.eval_at = (0.5, 1.0)
+  config.overrides.train.checkpoint_every, config.overrides.train.num_steps = 4, 40
+  with pytest.raises(ConfigError, match='keep_every=20'):
+    study.Study(config, '/nonexistent')
+  config.overrides.train.keep_every = 20
+  assert study.Study(config, '/nonexistent').steps['vae_seed0'] == [20, 40]
 
 
 def test_an_unknown_override_names_the_field():
@@ -61,30 +88,66 @@ def table_rows(section):
   return [line for line in section.splitlines() if line.startswith('| ') and '---' not in line][1:]
 
 
+def small_tiny_study():
+  """The tiny preset cut to one pair, two seeds and 4 steps (scored at steps 2 and 4)."""
+  config = study_config('tiny')
+  config.experiments, config.seeds = ('wae', 'wae_resnet'), (0, 1)
+  config.overrides.train.num_steps, config.overrides.train.checkpoint_every = 4, 2
+  config.overrides.eval.num_samples = config.overrides.eval.num_reconstructions = 16
+  config.overrides.eval.num_interpolations = 2
+  return config
+
+
 def test_tiny_preset_end_to_end_then_everything_is_skipped(tmp_path, monkeypatch):
   directory = str(tmp_path / 'study')
   features = PooledFeatures()
-  results = study.run_study(study_config('tiny'), directory, features)
+  results = study.run_study(small_tiny_study(), directory, features)
 
   tables = open(os.path.join(directory, 'tables.md')).read()
-  sections = tables.split('\n## ')[1:]
-  assert [section.split(':')[0] for section in sections] == ['Table 4.3', 'Table 4.4', 'Table 4.5']
-  for section in sections:
-    rows = table_rows(section)
-    assert [row.split('|')[1].strip() for row in rows] == [
-        'vae (vae, seed 0)', 'vae_resnet (vae, seed 0)', 'wae (wae_gan, seed 0)',
-        'wae_resnet (wae_gan, seed 0)', 'real data']
-    assert all(row.split('|')[-3].strip() == '64' for row in rows)  # equal N, printed
-    assert 'Real data: the first 64 images of the train split' in section
+  assert [line for line in tables.splitlines() if line.startswith('## ')] == [
+      '## Models as run', '## Scores at step 2 (50% of the training)',
+      '## Scores at step 4 (the end of training)']
+  models_table = table_rows(tables.split('## Models as run')[1].split('\n## ')[0])
+  assert [row.split('|')[1].strip() for row in models_table] == ['wae', 'wae_resnet']
+  assert [int(row.split('|')[3].replace(',', '')) for row in models_table] == [
+      results['models'][name]['encoder'] for name in ('wae', 'wae_resnet')]
+  for at_step in tables.split('\n## Scores at ')[1:]:
+    every_run = at_step.split('### Every run')[1].split('\n#### ')[1:]
+    assert [section.split(':')[0] for section in every_run] == ['Table 4.3', 'Table 4.4', 'Table 4.5']
+    for section in every_run:
+      rows = table_rows(section)
+      assert [row.split('|')[1].strip() for row in rows] == [
+          'wae (wae_gan, seed 0)', 'wae_resnet (wae_gan, seed 0)', 'wae (wae_gan, seed 1)',
+          'wae_resnet (wae_gan, seed 1)', 'real data']
+      assert all(row.split('|')[-3].strip() == '16' for row in rows)  # equal N, printed
+      assert 'Real data: the first 16 images of the train split' in section
+      assert 'Not comparable' not in section  # each seed samples its own codes: still comparable
+    assert '### wae_resnet - wae, per seed' in at_step and 'vae_resnet - vae' not in at_step
+    assert '### Table 4.5: mean ± SD over seeds' in at_step
+
+  # Paired differences: A - B per seed, recomputed from the runs' own metrics.
+  by_name = {run['name']: run for run in results['runs']}
+  rows = results['paired_differences']['4']
+  fid_row = next(row for row in rows if row['part'] == 'samples' and row['score'] == 'fid')
+  expected = [by_name[f'wae_resnet_seed{seed}']['metrics']['4']['parts']['samples']['fid']
+              - by_name[f'wae_seed{seed}']['metrics']['4']['parts']['samples']['fid'] for seed in (0, 1)]
+  assert fid_row['differences'] == pytest.approx(expected) and fid_row['seeds'] == [0, 1]
+  assert fid_row['favour_a'] == sum(d < 0 for d in expected)
+  assert fid_row['verdict'] == ('wae_resnet' if all(d < 0 for d in expected) else
+                                'wae' if all(d > 0 for d in expected) else None)
+  mse_row = next(row for row in rows if row['score'] == 'mse')
+  assert mse_row['part'] == 'reconstructions'
 
   figure = np.asarray(Image.open(os.path.join(directory, 'figure.png')))
   assert figure.shape[0] > 4 * 2 * 32 and figure.shape[1] > (6 + 6 + 12) * 32
-  assert len(results['runs']) == 4 and results['real']['metrics']['parts']['real']['count'] == 64
+  assert len(results['runs']) == 4 and results['real']['metrics']['parts']['real']['count'] == 16
   for run in results['runs']:
-    assert run['train_seconds'] > 0 and run['eval_seconds'] > 0
-    assert run['config']['train']['num_steps'] == 40
+    assert run['train_seconds'] > 0 and all(seconds > 0 for seconds in run['eval_seconds'].values())
+    assert run['config']['train']['num_steps'] == 4
+    assert [run['metrics'][step]['step'] for step in ('2', '4')] == [2, 4]
     for part in evaluation.MODEL_PARTS:
-      assert np.isfinite(run['metrics']['parts'][part]['fid'])
+      assert np.isfinite(run['metrics']['4']['parts'][part]['fid'])
+  assert os.path.isfile(os.path.join(directory, 'runs', 'wae_seed0', 'eval_step2', 'metrics.json'))
   assert json.load(open(os.path.join(directory, 'results.json'))) == json.loads(json.dumps(results))
 
   # Again: no training, no scoring; the same numbers.
@@ -92,6 +155,6 @@ def test_tiny_preset_end_to_end_then_everything_is_skipped(tmp_path, monkeypatch
     raise AssertionError('a finished run was trained again')
   monkeypatch.setattr(train, 'train_and_evaluate', no_training)
   again_features = PooledFeatures()
-  again = study.run_study(study_config('tiny'), directory, again_features)
+  again = study.run_study(small_tiny_study(), directory, again_features)
   assert again_features.images == 0
   assert [run['metrics'] for run in again['runs']] == [run['metrics'] for run in results['runs']]

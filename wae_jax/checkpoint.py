@@ -29,7 +29,9 @@ def checkpoint_dir(workdir: str) -> str:
 class Checkpointer:
   """An Orbax CheckpointManager holding 'autoencoder', 'discriminator' and 'meta' items."""
 
-  def __init__(self, workdir: str, keep: int = 3, read_only: bool = False):
+  def __init__(self, workdir: str, keep: int = 3, read_only: bool = False, keep_every: int = 0):
+    """`keep`: the latest checkpoints kept; `keep_every` > 0 also keeps every checkpoint of a
+    step that is a multiple of it (e.g. the midpoint a study scores)."""
     directory = checkpoint_dir(workdir)
     if read_only and not os.path.isdir(directory):
       raise WorkdirError(f'no checkpoints in {directory}: train first '
@@ -37,7 +39,7 @@ class Checkpointer:
     # A reader opens the manager without Orbax's read_only option, which logs three warnings on
     # every open; it never saves, creates nor cleans anything.
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=None if read_only else keep, create=not read_only,
+        max_to_keep=None if read_only else keep, keep_period=keep_every or None, create=not read_only,
         cleanup_tmp_directories=not read_only)
     self._manager = ocp.CheckpointManager(directory, options=options)
 

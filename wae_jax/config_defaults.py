@@ -89,6 +89,7 @@ def base_config() -> ml_collections.ConfigDict:
   config.train.image_every = 1000  # sample / reconstruction PNG grids
   config.train.checkpoint_every = 1000
   config.train.keep_checkpoints = 3
+  config.train.keep_every = 0  # > 0: also keep every checkpoint of a step divisible by it
   config.train.fid_every = 0  # > 0: run the FID evaluator during training every N steps
   # True: join JAX's multi-controller runtime (one process per host; JAX detects SLURM, Cloud TPU,
   # MPI). Also done without it when JAX_NUM_PROCESSES > 1 is set (python -m wae_jax.multiprocess).

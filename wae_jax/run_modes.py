@@ -1,6 +1,8 @@
 """What `launch.py --mode=...` does; each mode is a plain function of the parsed flags."""
 
 import functools
+import shlex
+import sys
 from typing import Callable
 
 import jax
@@ -64,7 +66,8 @@ def compare(compare: list[str], output: str | None, **_) -> None:
 
 def study_mode(config: ml_collections.ConfigDict, workdir: str, **_) -> None:
   """train, evaluate and tabulate every run of a study config (configs/study_*.py:preset) in --workdir."""
-  study.run_study(_require(config, '--config', 'study'), _require(workdir, '--workdir', 'study'))
+  study.run_study(_require(config, '--config', 'study'), _require(workdir, '--workdir', 'study'),
+                  command=shlex.join(['python'] + sys.argv))
 
 
 MODES: dict[str, Callable] = {

@@ -27,7 +27,7 @@ import ml_collections
 import numpy as np
 import tqdm
 
-from wae_jax import api, evaluation, figures, train
+from wae_jax import api, evaluation, figures, models, train, train_state
 from wae_jax.config_defaults import flat_fields
 from wae_jax.errors import ConfigError
 
@@ -90,20 +90,26 @@ def run_name(experiment: str, point: dict[str, object], seed: int) -> str:
                   + [f'seed{seed}'])
 
 
+def experiments_of(study: ml_collections.ConfigDict) -> list[str]:
+  """study.experiments, where `--config.experiments=wae,wae_resnet` (one string) counts as two."""
+  return [name.strip() for entry in study.experiments for name in str(entry).split(',') if name.strip()]
+
+
 def runs_of(study: ml_collections.ConfigDict) -> list[Run]:
   """Every (seed, grid point, experiment) of the study with its complete experiment config:
   shared overrides, then the experiment's own (`experiment_overrides`), then the grid point.
   Ordered by seed, then grid point, experiment last, so an interrupted study holds complete
   pairs (WAE s0, WAE-ResNet s0, WAE s1, ...)."""
   per_experiment = study.get('experiment_overrides', ml_collections.ConfigDict()).to_dict()
-  unknown = sorted(set(per_experiment) - set(study.experiments))
+  unknown = [name for name in per_experiment
+             if not os.path.isfile(os.path.join(study.configs_dir, f'{name}.py'))]
   if unknown:
-    raise ConfigError(f'study experiment_overrides of {", ".join(unknown)}: not among the study\'s '
-                      f'experiments ({", ".join(study.experiments)})')
+    raise ConfigError(f'study experiment_overrides of {", ".join(unknown)}: no such experiment config '
+                      f'in {study.configs_dir}')
   runs = []
   for seed in study.seeds:
     for point in grid_points(study):
-      for experiment in study.experiments:
+      for experiment in experiments_of(study):
         config = load_config_file(os.path.join(study.configs_dir, f'{experiment}.py'))
         apply_overrides(config, study.overrides.to_dict())
         apply_overrides(config, per_experiment.get(experiment, {}), f'experiment_overrides.{experiment}')
@@ -130,18 +136,52 @@ def _minutes(seconds: float) -> str:
   return f'{seconds / 60:.1f} min'
 
 
+def eval_steps(study: ml_collections.ConfigDict, run: Run) -> list[int]:
+  """The checkpoint steps a run is scored at: study.eval_at's fractions of its steps (default:
+  the last). Each must be a checkpoint the run keeps until the study evaluates it."""
+  train = run.config.train
+  if train.num_steps <= 0:
+    raise ConfigError(f'study run {run.name}: a study needs train.num_steps > 0 (an image budget)')
+  steps = sorted({int(round(fraction * train.num_steps)) for fraction in study.get('eval_at', (1.0,))})
+  for step in steps:
+    if not 0 < step <= train.num_steps:
+      raise ConfigError(f'study eval_at: {step / train.num_steps:g} is no fraction in (0, 1] of the '
+                        f'{train.num_steps} steps')
+    if step < train.num_steps and step % train.checkpoint_every:
+      raise ConfigError(f'study eval_at gives step {step}, which is no checkpoint (train.checkpoint_every '
+                        f'= {train.checkpoint_every}): choose fractions at multiples of it')
+    latest = (train.num_steps - step) // train.checkpoint_every + 1  # its rank from the end
+    if train.keep_checkpoints < latest and not (train.keep_every > 0 and step % train.keep_every == 0):
+      raise ConfigError(f'study eval_at needs the checkpoint of step {step} kept until the run ends: '
+                        f'set overrides.train.keep_every={step} (or keep_checkpoints >= {latest})')
+  return steps
+
+
+def eval_dir(step: int, last: int) -> str:
+  """eval/ for the last step (what --mode=eval and --mode=compare read), eval_step<k>/ before."""
+  return evaluation.EVAL_DIR if step == last else f'{evaluation.EVAL_DIR}_step{step}'
+
+
 class Study:
   """Runs a study config in a directory; every stage is skipped when already done."""
 
   def __init__(self, study: ml_collections.ConfigDict, directory: str,
-               feature_extractor: Callable[[np.ndarray], np.ndarray] | None = None):
+               feature_extractor: Callable[[np.ndarray], np.ndarray] | None = None,
+               command: str | None = None):
     self.study = study
     self.directory = directory
+    self.command = command or (f'python launch.py --mode=study --config=configs/study_{study.name}.py:'
+                               f'{study.preset} --workdir={directory}')
     self.runs = runs_of(study)
+    self.steps = {run.name: eval_steps(study, run) for run in self.runs}
+    # Reference and real images: one protocol for every run (runs_of applies the same overrides).
     self.eval_config = self.runs[0].config
     self.eval_config.eval.reference_stats = os.path.join(directory, REFERENCE_FILE)
     for run in self.runs:
       run.config.eval.reference_stats = self.eval_config.eval.reference_stats
+      if evaluation.data_protocol(run.config) != evaluation.data_protocol(self.eval_config):
+        raise ConfigError(f'study run {run.name} evaluates under another data protocol than '
+                          f'{self.runs[0].name}: one study, one reference set')
     self._feature_extractor = feature_extractor
     self.timing = {}
 
@@ -159,11 +199,12 @@ class Study:
     self.timing = _read_json(os.path.join(self.directory, TIMING_FILE))
     reference = self._reference()
     real = self._evaluate(None, os.path.join(self.directory, REAL_DIR), reference, 'real data')
-    records = {}
+    records: dict[str, dict] = {}
     for number, run in enumerate(self.runs, 1):
       label = f'run {number} of {len(self.runs)} ({run.name})'
       self._train(run, label)
-      records[run.name] = self._evaluate(run, self.workdir(run), reference, label)
+      records[run.name] = {step: self._evaluate(run, self.workdir(run), reference, label, step)
+                           for step in self.steps[run.name]}
     return self._write_outputs(records, real)
 
   def _timed(self, key: str, action: Callable[[], object]) -> object:
@@ -195,43 +236,85 @@ class Study:
     self.timing[done] = True
     evaluation.write_json(os.path.join(self.directory, TIMING_FILE), self.timing)
 
-  def _evaluate(self, run: Run | None, workdir: str, reference, label: str) -> dict:
+  def _evaluate(self, run: Run | None, workdir: str, reference, label: str,
+                step: int | None = None) -> dict:
     config = self.eval_config if run is None else run.config
     parts = ('real',) if run is None else evaluation.MODEL_PARTS
+    directory = evaluation.EVAL_DIR if run is None else eval_dir(step, run.config.train.num_steps)
     evaluator = evaluation.Evaluator(config, self.feature_extractor(), reference)
-    key = f'eval_seconds/{run.name if run else REAL_DIR}'
+    key = f'eval_seconds/{run.name if run else REAL_DIR}' + ('' if run is None else f'/step{step}')
 
     def evaluate():
-      model = None if run is None else api.load(workdir)
-      for _ in evaluator.run(model, workdir, parts):
+      model = None if run is None else api.load(workdir, step)
+      for _ in evaluator.run(model, workdir, parts, directory):
         pass
-    _say(f'{label}: evaluating {", ".join(parts)}')
+    at = '' if run is None else f' at step {step}'
+    _say(f'{label}: evaluating {", ".join(parts)}{at}')
     self._timed(key, evaluate)
-    return evaluation.read_metrics(workdir, parts)
+    return evaluation.read_metrics(workdir, parts, directory)
 
-  def _write_outputs(self, records: dict[str, dict], real: dict) -> dict:
-    labels = {run.name: f'{run.config.model.name} ({run.config.objective.name}, seed {run.seed})'
-              for run in self.runs}
-    header = [f'# Study `{self.study.name}`, preset `{self.study.preset}`', '',
-              f'Command: `{self.study.command}`', '', self.study.description, '']
-    tables = evaluation.compare_tables(records, real, labels)
+  def _models_table(self) -> tuple[str, dict[str, dict]]:
+    """Markdown: each experiment (and grid point) as run, with its parameter counts."""
+    counts, lines = {}, ['| Model | objective | encoder params | decoder params | critic params | '
+                         'latent | cost_scale | image | width |', '|---|---|---:|---:|---:|---:|---:|---:|---:|']
+    for run in self.runs:
+      label = evaluation.group_label(run.experiment, run.point)
+      if label in counts:
+        continue
+      config = run.config
+      counts[label] = train_state.parameter_counts(config, models.build(config.model, config.dtype))
+      lines.append(f'| {label} | {config.objective.name} | {counts[label]["encoder"]:,} | '
+                   f'{counts[label]["decoder"]:,} | {counts[label]["discriminator"]:,} | '
+                   f'{config.model.latent_dim} | {config.objective.cost_scale:g} | '
+                   f'{config.model.image_size} | {config.model.width:g} |')
+    return '\n'.join(lines) + '\n', counts
+
+  def _write_outputs(self, records: dict[str, dict[int, dict]], real: dict) -> dict:
+    labels = {run.name: f'{evaluation.group_label(run.config.model.name, run.point)} '
+                        f'({run.config.objective.name}, seed {run.seed})' for run in self.runs}
+    members = [evaluation.Member(run.name, run.experiment, run.point, run.seed) for run in self.runs]
+    pairs = [tuple(pair) for pair in self.study.get('pairs', ())
+             if all(experiment in experiments_of(self.study) for experiment in pair)]
+    models_table, counts = self._models_table()
+    last = {run.name: self.steps[run.name][-1] for run in self.runs}
+    lines = [f'# Study `{self.study.name}`, preset `{self.study.preset}`', '',
+             f'Command: `{self.command}`', '', self.study.description, '',
+             '## Models as run', '', models_table]
+    differences = {}
+    for index, _ in enumerate(self.steps[self.runs[0].name]):
+      at = {name: by_step[list(by_step)[index]] for name, by_step in records.items()}
+      step = next(iter(at.values()))['step']
+      when = 'the end of training' if all(record['step'] == last[name] for name, record in at.items()) \
+          else f'{step / self.runs[0].config.train.num_steps:.0%} of the training'
+      lines += [f'## Scores at step {step:,} ({when})', '']
+      if len(self.study.seeds) > 1 or pairs:
+        lines += [evaluation.summary_tables(members, at)]
+      if pairs:
+        differences[step] = evaluation.paired_differences(members, at, pairs)
+        lines += [evaluation.paired_tables(differences[step])]
+      lines += ['### Every run', '', evaluation.compare_tables(at, real, labels).replace('\n## ', '\n#### ')
+                .replace('## Table', '#### Table', 1)]
     with open(os.path.join(self.directory, 'tables.md'), 'w') as file:
-      file.write('\n'.join(header) + '\n' + tables)
+      file.write('\n'.join(lines))
     figures.save_study_figure(os.path.join(self.directory, 'figure.png'), [
-        evaluation.figure_row(self.workdir(run), f'{run.name}: {run.config.model.name} / '
-                              f'{run.config.objective.name}', run.config) for run in self.runs])
+        evaluation.figure_row(self.workdir(run), f'{labels[run.name]}', run.config) for run in self.runs])
     results = {
         'study': self.study.to_dict(),
+        'command': self.command,
         'machine': {'platform': platform.platform(), 'processor': platform.processor(),
                     'cpu_count': os.cpu_count(), 'jax': jax.__version__,
                     'devices': [str(device) for device in jax.devices()]},
         'reference': {'path': self.eval_config.eval.reference_stats,
                       'seconds': self.timing.get('reference_seconds')},
         'real': {'metrics': real, 'eval_seconds': self.timing.get(f'eval_seconds/{REAL_DIR}')},
-        'runs': [{'name': run.name, 'experiment': run.experiment, 'seed': run.seed,
-                  'config': run.config.to_dict(), 'metrics': records[run.name],
+        'models': counts,
+        'paired_differences': {str(step): rows for step, rows in differences.items()},
+        'runs': [{'name': run.name, 'experiment': run.experiment, 'seed': run.seed, 'point': run.point,
+                  'config': run.config.to_dict(),
+                  'metrics': {str(step): record for step, record in records[run.name].items()},
                   'train_seconds': self.timing.get(f'train_seconds/{run.name}'),
-                  'eval_seconds': self.timing.get(f'eval_seconds/{run.name}')}
+                  'eval_seconds': {str(step): self.timing.get(f'eval_seconds/{run.name}/step{step}')
+                                   for step in self.steps[run.name]}}
                  for run in self.runs],
     }
     evaluation.write_json(os.path.join(self.directory, 'results.json'), results)
@@ -240,6 +323,8 @@ class Study:
 
 
 def run_study(study: ml_collections.ConfigDict, directory: str,
-              feature_extractor: Callable[[np.ndarray], np.ndarray] | None = None) -> dict:
-  """Runs (or resumes) the study in `directory`; returns what it writes to results.json."""
-  return Study(study, directory, feature_extractor).run()
+              feature_extractor: Callable[[np.ndarray], np.ndarray] | None = None,
+              command: str | None = None) -> dict:
+  """Runs (or resumes) the study in `directory`; returns what it writes to results.json.
+  `command`: the command line that ran it, for the tables' header."""
+  return Study(study, directory, feature_extractor, command).run()

@@ -128,7 +128,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   with batches:
     if config.train.fid_every > 0 and evaluator is None:
       evaluator = evaluation.Evaluator(config)  # missing FID statistics fail before training
-    checkpointer = Checkpointer(workdir, keep=config.train.keep_checkpoints)
+    checkpointer = Checkpointer(workdir, keep=config.train.keep_checkpoints,
+                                keep_every=config.train.keep_every)
     try:
       return _train(config, workdir, batches, evaluator, checkpointer, is_chief, description)
     finally:

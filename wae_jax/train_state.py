@@ -46,3 +46,13 @@ def create_train_states(config: Any, networks: Networks, rng: jax.Array, steps_p
 
 def param_count(tree: Any) -> int:
   return sum(int(x.size) for x in jax.tree.leaves(tree))
+
+
+def parameter_counts(config: Any, networks: Networks) -> dict[str, int]:
+  """{'encoder': n, 'decoder': n, 'discriminator': n (0 without a critic)} of config's model,
+  from shapes only (nothing is initialised)."""
+  ae_state, disc_state = jax.eval_shape(lambda rng: create_train_states(config, networks, rng),
+                                        jax.random.key(0))
+  return {'encoder': param_count(ae_state.params['encoder']),
+          'decoder': param_count(ae_state.params['decoder']),
+          'discriminator': 0 if disc_state is None else param_count(disc_state.params)}

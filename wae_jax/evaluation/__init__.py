@@ -9,6 +9,7 @@
 - evaluator.py: the Evaluator and `evaluate(config, workdir)` (metrics.json, figures).
 - tables.py: Tables 4.3-4.5 of several runs (`--mode=compare`).
 - figure.py: their figure, a band of pictures per run (`--mode=compare`, studies).
+- seeds.py: several seeds: mean ± SD per model, paired differences of named pairs (studies).
 """
 
 from wae_jax.evaluation.evaluator import (
@@ -20,10 +21,12 @@ from wae_jax.evaluation.reference import (
 from wae_jax.evaluation.figure import figure_row, save_comparison_figure
 from wae_jax.evaluation.scores import SCORES, ImageScores, Reference
 from wae_jax.evaluation.tables import TABLES, compare, compare_tables
+from wae_jax.evaluation.seeds import Member, group_label, paired_differences, paired_tables, summary_tables
 
 __all__ = [
     'EVAL_DIR', 'METRICS_FILE', 'MODEL_PARTS', 'PARTS', 'SCORES', 'TABLES', 'EvaluationError',
-    'Evaluator', 'ImageScores', 'Reference', 'batch_seed', 'compare', 'compare_tables',
+    'Evaluator', 'ImageScores', 'Member', 'Reference', 'group_label', 'paired_differences',
+    'paired_tables', 'summary_tables', 'batch_seed', 'compare', 'compare_tables',
     'compute_reference_stats', 'data_protocol', 'default_reference_stats_path', 'evaluate',
     'figure_row', 'interpolation_codes', 'load_reference', 'make_feature_extractor', 'read_metrics',
     'reference_stats_path', 'save_comparison_figure', 'write_json']

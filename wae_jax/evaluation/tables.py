@@ -87,9 +87,11 @@ def _protocol_note(part: str, records: dict[str, dict], real: dict) -> list[str]
       f'Scores ({protocol["fid_network"]} for the feature scores): ' +
       '; '.join(f'{score.heading}: {score.definition}' for score in SCORES) + '.',
   ]
+  def comparable(settings: dict) -> dict:  # each run samples with its own seed: that is fine
+    return {key: value for key, value in settings.items() if key != 'seed'}
   differing = [workdir for workdir, record in records.items()
-               if record['protocol'] != protocol or record['parts'][part]['settings'] !=
-               first['parts'][part]['settings']]
+               if record['protocol'] != protocol or comparable(record['parts'][part]['settings']) !=
+               comparable(first['parts'][part]['settings'])]
   if differing:
     lines.append(f'**Not comparable:** {", ".join(differing)} used another protocol or other settings '
                  'than the first run (see their metrics.json).')
