@@ -232,6 +232,15 @@ def test_bad_settings_fail_with_one_line_errors(image_folder, tmp_path):
     with pytest.raises(ConfigError, match=f'batch_size={size}: the batch size must be positive'):
       train.train_and_evaluate(config, str(tmp_path / 'a'))
   config = tiny_config(image_folder)
+  for steps in (0, -5):  # -5 once trained 100 epochs silently; only -1 means "unset"
+    config.train.num_steps = steps
+    with pytest.raises(ConfigError, match=f'num_steps={steps}: give a positive number of steps, or -1'):
+      train.train_and_evaluate(config, str(tmp_path / 'a'))
+  config = tiny_config(image_folder)
+  config.train.keep_checkpoints = 0  # once trained, exited 0 and kept no checkpoint
+  with pytest.raises(ConfigError, match='keep_checkpoints=0 would delete every checkpoint'):
+    train.train_and_evaluate(config, str(tmp_path / 'a'))
+  config = tiny_config(image_folder)
   config.data.source = 'imagenet'
   with pytest.raises(DataError, match='imagenet'):
     train.train_and_evaluate(config, str(tmp_path / 'b'))

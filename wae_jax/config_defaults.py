@@ -84,11 +84,11 @@ def base_config() -> ml_collections.ConfigDict:
   config.train = ml_collections.ConfigDict()
   config.train.batch_size = 64  # global, split over all devices
   config.train.num_epochs = 100
-  config.train.num_steps = -1  # > 0 overrides num_epochs
+  config.train.num_steps = -1  # > 0 overrides num_epochs; -1: unset (other values are refused)
   config.train.log_every = 50
   config.train.image_every = 1000  # sample / reconstruction PNG grids
   config.train.checkpoint_every = 1000
-  config.train.keep_checkpoints = 3
+  config.train.keep_checkpoints = 3  # the latest ones; at least 1
   config.train.keep_every = 0  # > 0: also keep every checkpoint of a step divisible by it
   config.train.fid_every = 0  # > 0: run the FID evaluator during training every N steps
   # True: join JAX's multi-controller runtime (one process per host; JAX detects SLURM, Cloud TPU,

@@ -26,6 +26,7 @@ from wae_jax.pretrain import pretrain_encoder
 from wae_jax.step import batch_sharding, make_mesh, make_train_step, replicated, step_networks
 from wae_jax.train_state import TrainState, create_train_states
 
+UNSET_STEPS = -1  # config.train.num_steps: train num_epochs epochs instead
 # Every corrupt training image met so far, one 'location<TAB>reason' per line, in the workdir.
 CORRUPT_LIST = 'corrupt_images.txt'
 
@@ -44,6 +45,16 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
   if batch % num_devices:
     raise ConfigError(f'config.train.batch_size={batch} is not divisible by the {num_devices} '
                       f'devices: use a multiple of {num_devices}')
+  steps, epochs = config.train.num_steps, config.train.num_epochs
+  if steps != UNSET_STEPS and steps <= 0:
+    raise ConfigError(f'config.train.num_steps={steps}: give a positive number of steps, or '
+                      f'{UNSET_STEPS} (unset) to train config.train.num_epochs={epochs} epochs')
+  if steps == UNSET_STEPS and epochs <= 0:
+    raise ConfigError(f'config.train.num_epochs={epochs} with num_steps unset: give a positive '
+                      'number of epochs or of steps')
+  if config.train.keep_checkpoints < 1:
+    raise ConfigError(f'config.train.keep_checkpoints={config.train.keep_checkpoints} would delete '
+                      'every checkpoint, the whole run: keep at least 1')
   schedules.check_schedule(config.optim.schedule)
   objectives.check(config.objective, config.model, batch)  # name, model's code, batch size
 
@@ -70,7 +81,7 @@ def first_non_finite(history: list[tuple[int, dict]]) -> tuple[int, str] | None:
 
 
 def _total_steps(config: ml_collections.ConfigDict, steps_per_epoch: int) -> int:
-  if config.train.num_steps > 0:
+  if config.train.num_steps != UNSET_STEPS:
     return config.train.num_steps
   return config.train.num_epochs * steps_per_epoch
 
