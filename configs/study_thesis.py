@@ -17,11 +17,13 @@ Presets:
 - cpu: the CelebA sample in ../shared/data/celeba_sample/ (elsewhere: --config.overrides.data.path
   and --config.overrides.data.split_file): the 4,560 full-size and 10,000 half-size train
   images, evaluated on the 1,440 val + test images; 64x64, 1/4 widths, 400 steps of 64 images
-  (25,600 images, ~1.8 epochs) for every model, scored at steps 200 and 400 on 1,000 images per
-  part (MSE and PSNR of all 1,440 reconstructions), BatchNorm statistics recomputed.
-- gpu: the same data at full width, 64x64, bfloat16, 6,250 steps of 64 (400,000 images); gpu128:
-  128x128 on the 4,560 full-size images, 3,900 steps of 64. Sized for minutes on one H100;
-  N = 1,440 per part.
+  (25,600 images, ~1.8 epochs) for every model, scored at steps 200 and 400 on at most 1,000
+  images per part (1,000 samples, 1,000 of the 1,440 reconstructions, 504 interpolated images;
+  MSE and PSNR of all 1,440 reconstructions), BatchNorm statistics recomputed.
+- gpu: all 16,000 sample images at 89x109 (the two half-size zips, 47 MB: 14,560 train), full
+  width, 64x64, bfloat16, 6,250 steps of 64 (400,000 images); gpu128: 128x128 on the 4,560
+  full-size train images, 3,900 steps of 64. Sized for minutes on one H100; N = 1,440 per part;
+  scripts/gpu_study.sh runs it on a lent GPU machine.
 - full: the thesis: all of CelebA (data.path as for any CelebA run), 128x128, 100 epochs,
   10,000 images per part, the official test split as the reference.
 
@@ -30,7 +32,8 @@ Where every value comes from:
   (N(0, I) for VAEs, N(0, 1.414^2 I) for WAEs), learning rates, lambda = 1, a constant learning
   rate, no encoder pre-training, and the cost c(x, y) = ||x - y||^2 written without a scale. It
   gives no decoder variance sigma_G^2 for the VAEs' Gaussian decoder.
-- The scale of the cost is ours, chosen per family by the sweep on val (`FAMILY_COST_SCALE`):
+- The scale of the cost is ours, chosen per family by the sweep on val and set in the experiment
+  configs (configs/vae.py and vae_resnet.py; the WAEs take config_defaults.py's):
   cost_scale s on [0, 1] pixels is a Gaussian decoder with sigma_G^2 = 1 / (2 s) for the VAEs.
   The official WAE code (tolstikhin/wae) uses 0.05 x ||x - y||^2 on pixels in [-1, 1], which is
   s = 0.2 on [0, 1]; s = 1.0 is the thesis's literal ||x - y||^2 on [0, 1]; s = 0.05 on [0, 1],
@@ -42,16 +45,16 @@ import os
 
 import ml_collections
 
-CONFIGS_DIR = os.path.dirname(os.path.abspath(__file__))
+CONFIGS_DIR = os.path.dirname(os.path.realpath(__file__))
 CELEBA_SAMPLE = os.path.join(CONFIGS_DIR, '..', '..', 'shared', 'data', 'celeba_sample')
 MODELS = ['vae', 'vae_resnet', 'wae', 'wae_resnet']
 PAIRS = (('wae_resnet', 'wae'), ('vae_resnet', 'vae'))  # (A, B): A - B per seed
-# The reconstruction scale of each family, chosen by the `sweep` preset on val (docs/results.md).
-FAMILY_COST_SCALE = {'vae': 0.05, 'wae': 0.05}
 
 
-def _celeba_sample(data_dir: str, half_size: bool) -> dict:
-  zips = ['img_align_celeba.zip'] + (['img_align_celeba_89x109.zip'] if half_size else [])
+def _celeba_sample(data_dir: str, zips: bool | list[str]) -> dict:
+  """The sample's zips (True: the full-size and the 10,000 half-size; False: the full-size)."""
+  if not isinstance(zips, list):
+    zips = ['img_align_celeba.zip'] + (['img_align_celeba_89x109.zip'] if zips else [])
   return {'source': 'celeba', 'path': ','.join(os.path.join(data_dir, name) for name in zips),
           'split_file': os.path.join(data_dir, 'list_eval_partition.txt')}
 
@@ -63,6 +66,22 @@ def _eval(num_images: int, split: str, interpolation_pairs: int, **more) -> dict
 
 
 def _overrides(preset: str, data_dir: str) -> dict:
+  """What every experiment of the preset shares. A locked config only takes command-line values
+  for fields it has, so each preset also names, at their usual values, the fields one commonly
+  sets for a machine: width, decoding workers, evaluation batch and FID weights."""
+  settable = {'model': {'width': 1.0}, 'data': {'workers': 2},
+              'train': {'keep_every': 0}, 'eval': {'batch_size': 100, 'fid_weights': ''}}
+  return _merged(settable, _preset_overrides(preset, data_dir))
+
+
+def _merged(base: dict, changes: dict) -> dict:
+  merged = dict(base)
+  for key, value in changes.items():
+    merged[key] = _merged(base[key], value) if isinstance(value, dict) and key in base else value
+  return merged
+
+
+def _preset_overrides(preset: str, data_dir: str) -> dict:
   if preset == 'tiny':
     return {'model': {'image_size': 32, 'width': 0.125, 'latent_dim': 8},
             'data': {'source': 'mnist_demo', 'crop': 0, 'workers': 0},
@@ -73,18 +92,23 @@ def _overrides(preset: str, data_dir: str) -> dict:
   if preset == 'sweep':
     return {'model': {'image_size': 64, 'width': 0.25}, 'data': _celeba_sample(data_dir, True),
             'train': {**train, 'num_steps': 150, 'image_every': 150, 'checkpoint_every': 150},
-            'eval': _eval(780, 'val', 40)}
+            'eval': _eval(780, 'val', 40, recompute_batch_stats=16)}
   if preset == 'cpu':
     return {'model': {'image_size': 64, 'width': 0.25}, 'data': _celeba_sample(data_dir, True),
             'train': {**train, 'num_steps': 400, 'image_every': 200, 'checkpoint_every': 100},
-            # Cheap enough for seeds on 2 cores: 1,000 images per part through the Inception
-            # network, MSE / PSNR / sharpness of all 1,440 reconstructions.
-            'eval': {**_eval(1440, 'val+test', 180, feature_images=1000, recompute_batch_stats=16),
+            # Cheap enough for seeds on 2 cores: at most 1,000 images per part through the
+            # Inception network (1,000 samples, the first 1,000 reconstructions, 63 pairs x 8
+            # interpolated images), MSE / PSNR / sharpness of all 1,440 reconstructions.
+            'eval': {**_eval(1440, 'val+test', 63, feature_images=1000, recompute_batch_stats=16),
                      'num_samples': 1000}}
   if preset in ('gpu', 'gpu128'):
+    # gpu: all 16,000 sample images at 89x109 (47 MB, small enough to carry to a lent GPU);
+    # gpu128: the 4,560 full-size train images. Decoding workers: all cores but two.
     size, steps = (64, 6250) if preset == 'gpu' else (128, 3900)
+    zips = (['img_align_celeba_6000_89x109.zip', 'img_align_celeba_89x109.zip'] if preset == 'gpu'
+            else ['img_align_celeba.zip'])
     return {'model': {'image_size': size}, 'dtype': 'bfloat16',
-            'data': _celeba_sample(data_dir, preset == 'gpu'),
+            'data': {**_celeba_sample(data_dir, zips), 'workers': max(2, (os.cpu_count() or 4) - 2)},
             'train': {**train, 'num_steps': steps, 'image_every': 1000, 'checkpoint_every': steps // 10,
                       'keep_every': steps // 2},
             'eval': _eval(1440, 'val+test', 180, recompute_batch_stats=16)}
@@ -92,7 +116,7 @@ def _overrides(preset: str, data_dir: str) -> dict:
     steps = 100 * (162_770 // 64)  # 100 epochs of the official train split
     return {'train': {'num_steps': steps, 'checkpoint_every': steps // 100, 'keep_every': steps // 2},
             'eval': _eval(10_000, 'test', 1250, recompute_batch_stats=16)}
-  raise ValueError(f'unknown preset {preset!r}: use tiny, cpu, gpu, gpu128 or full')
+  raise ValueError(f'unknown preset {preset!r}: use tiny, sweep, cpu, gpu, gpu128 or full')
 
 
 def get_config(preset: str = 'tiny') -> ml_collections.ConfigDict:
@@ -109,9 +133,6 @@ def get_config(preset: str = 'tiny') -> ml_collections.ConfigDict:
     study.experiments = ('vae', 'wae')
     study.grid = {'objective': {'cost_scale': (0.05, 0.2, 1.0, 5.0)}}
     study.eval_at = (1.0,)
-  else:
-    study.experiment_overrides = {model: {'objective': {'cost_scale': FAMILY_COST_SCALE[model.split('_')[0]]}}
-                                  for model in MODELS}
   # Shared by every experiment; any field can be changed on the command line, e.g.
   # --config.overrides.train.num_steps=800 or --config.overrides.data.path=A.zip,B.zip
   study.overrides = _overrides(preset, os.path.normpath(CELEBA_SAMPLE))

@@ -16,7 +16,7 @@ from PIL import Image
 
 import wae_jax
 from wae_jax import evaluation, train
-from wae_jax.checkpoint import Checkpointer, checkpoint_dir, config_changes
+from wae_jax.checkpoint import Checkpointer, checkpoint_dir, config_changes, config_from_meta
 from wae_jax.config_defaults import base_config
 from wae_jax.data import DataError
 from wae_jax.api import Model
@@ -298,6 +298,11 @@ def test_a_field_added_after_a_checkpoint_counts_as_its_default_there():
   changed = base_config()
   changed.model.encoder_widths = (8, 16, 32, 64)
   assert config_changes(saved, changed) == {'model.encoder_widths': (None, [8, 16, 32, 64])}
+  # Loading such a checkpoint's config (api.load, the evaluator, figures) fills in the default.
+  del saved['eval']['recompute_batch_stats']
+  saved['eval']['num_samples'] = 7
+  loaded = config_from_meta({'config': saved})
+  assert loaded.eval.recompute_batch_stats == 0 and loaded.eval.num_samples == 7
 
 
 def test_launcher_flag_mistakes_are_one_line_and_help_succeeds():

@@ -102,7 +102,17 @@ def placed(tree):
 
 
 def config_from_meta(meta: dict) -> ml_collections.ConfigDict:
-  return ml_collections.ConfigDict(meta['config'])
+  """The config a checkpoint was saved with; a field added to `base_config()` since counts as
+  its default (as in `config_changes`), so older checkpoints load, evaluate and draw."""
+  return ml_collections.ConfigDict(_with_defaults(json.loads(base_config().to_json()), meta['config']))
+
+
+def _with_defaults(defaults: dict, saved: dict) -> dict:
+  merged = dict(defaults)
+  for key, value in saved.items():
+    merged[key] = (_with_defaults(defaults[key], value)
+                   if isinstance(value, dict) and isinstance(defaults.get(key), dict) else value)
+  return merged
 
 
 def config_changes(saved: dict, config: ml_collections.ConfigDict) -> dict[str, tuple[Any, Any]]:

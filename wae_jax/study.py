@@ -97,22 +97,14 @@ def experiments_of(study: ml_collections.ConfigDict) -> list[str]:
 
 def runs_of(study: ml_collections.ConfigDict) -> list[Run]:
   """Every (seed, grid point, experiment) of the study with its complete experiment config:
-  shared overrides, then the experiment's own (`experiment_overrides`), then the grid point.
-  Ordered by seed, then grid point, experiment last, so an interrupted study holds complete
-  pairs (WAE s0, WAE-ResNet s0, WAE s1, ...)."""
-  per_experiment = study.get('experiment_overrides', ml_collections.ConfigDict()).to_dict()
-  unknown = [name for name in per_experiment
-             if not os.path.isfile(os.path.join(study.configs_dir, f'{name}.py'))]
-  if unknown:
-    raise ConfigError(f'study experiment_overrides of {", ".join(unknown)}: no such experiment config '
-                      f'in {study.configs_dir}')
+  the shared overrides, then the grid point. Ordered by seed, then grid point, experiment last,
+  so an interrupted study holds complete pairs (WAE s0, WAE-ResNet s0, WAE s1, ...)."""
   runs = []
   for seed in study.seeds:
     for point in grid_points(study):
       for experiment in experiments_of(study):
         config = load_config_file(os.path.join(study.configs_dir, f'{experiment}.py'))
         apply_overrides(config, study.overrides.to_dict())
-        apply_overrides(config, per_experiment.get(experiment, {}), f'experiment_overrides.{experiment}')
         for field, value in point.items():
           apply_overrides(config, _nested(field, value), 'grid')
         config.seed = int(seed)

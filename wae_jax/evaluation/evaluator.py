@@ -134,15 +134,6 @@ class Evaluator:
     return (f'recomputed with the final weights over {batches} batches of {self.config.train.batch_size} '
             f'{self.config.eval.batch_stats_split} images')
 
-  def prepared(self, model):
-    """`model` with its BatchNorm statistics as config.eval.recompute_batch_stats asks."""
-    batches = self.config.eval.recompute_batch_stats
-    if model is None or batches <= 0:
-      return model
-    size = self.config.train.batch_size
-    images = data.eval_batches(self.config.data, self.config.eval.batch_stats_split,
-                               self.config.model.image_size, size, max_images=batches * size)
-    return model.with_recomputed_batch_stats(images, seed=self.config.seed)
 
   def _sample_batches(self, model, n: int) -> Iterator[np.ndarray]:
     size = self.config.eval.batch_size
@@ -214,8 +205,8 @@ class Evaluator:
     }
     done = _reusable_parts(directory, record, settings)
     todo = [part for part in parts if part not in done]
-    if any(part in MODEL_PARTS for part in todo):
-      model = self.prepared(model)
+    if model is not None and any(part in MODEL_PARTS for part in todo):
+      model = with_configured_batch_stats(model, self.config)
     for part, result in itertools.chain(done.items(), self._compute(model, settings, todo, directory)):
       record['parts'][part] = {**result, 'settings': settings[part]}
       if writes:
@@ -319,6 +310,18 @@ class Evaluator:
     if directory:
       figures.save_interpolations(os.path.join(directory, 'interpolations.png'), shown.get())
     return scores.result(self.reference)
+
+
+def with_configured_batch_stats(model, config: ml_collections.ConfigDict):
+  """`model` with the BatchNorm statistics config.eval.recompute_batch_stats asks for: re-estimated
+  over that many batches of the first config.eval.batch_stats_split images, or (0) as trained."""
+  batches = config.eval.recompute_batch_stats
+  if batches <= 0:
+    return model
+  size = config.train.batch_size
+  images = data.eval_batches(config.data, config.eval.batch_stats_split, config.model.image_size, size,
+                             max_images=batches * size)
+  return model.with_recomputed_batch_stats(images, seed=config.seed)
 
 
 def _reusable_parts(directory: str | None, record: dict, settings: dict) -> dict:

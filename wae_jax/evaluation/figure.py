@@ -6,6 +6,7 @@ import ml_collections
 import numpy as np
 
 from wae_jax import api, data, figures
+from wae_jax.evaluation import evaluator
 
 FIGURE_SAMPLES = 12  # two lines of six
 FIGURE_PAIRS = 6
@@ -15,9 +16,11 @@ def figure_row(workdir: str, label: str, config: ml_collections.ConfigDict | Non
                step: int | None = None) -> figures.ModelRow:
   """The band of the checkpoint of `step` (default: the latest) in `workdir`: samples with the
   run's seed, the first FIGURE_PAIRS images of its eval split, and the interpolation between the
-  first two. `config` (default: the checkpoint's) names the seed, data and eval split."""
+  first two. `config` (default: the checkpoint's) names the seed, data, eval split and the
+  BatchNorm statistics (as scored: config.eval.recompute_batch_stats)."""
   model = api.load(workdir, step)
   config = model.config if config is None else config
+  model = evaluator.with_configured_batch_stats(model, config)
   images = np.concatenate(list(data.eval_batches(
       config.data, config.eval.split, config.model.image_size, FIGURE_PAIRS, max_images=FIGURE_PAIRS)))
   between = model.interpolate(images[0], images[1], config.eval.interpolation_steps)
