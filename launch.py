@@ -12,6 +12,7 @@
 Everything this calls is importable (wae_jax.train.train_and_evaluate, wae_jax.load, ...).
 """
 
+import os
 import sys
 
 from wae_jax import huge_pages
@@ -55,10 +56,17 @@ def unknown_override(argv: list[str]) -> str | None:
 def parse_flags(argv: list[str]) -> list[str]:
   """absl's flag parsing, with every mistake as one `error:` line and --help (or -h) exiting 0."""
   argv = ['--help' if arg == '-h' else arg for arg in argv]
+  missing = missing_config_file(argv)
+  if missing:
+    fail(f'--config={missing}: no such config file; the experiment and study configs are in configs/')
   try:
     return FLAGS(argv)
   except flags.Error as error:
-    fail(f'{error}'.replace('\n', ' ') + ' (see --help)')
+    message = str(error)
+    if 'Error whilst parsing config file' in message:  # the config's own exception, not its traceback
+      given = next(arg for arg in argv if arg.startswith('--config='))
+      fail(f'{given}: {message.strip().splitlines()[-1].strip()}')
+    fail(message.replace('\n', ' ') + ' (see --help)')
   except (AttributeError, KeyError):  # ml_collections: an override of a field the config lacks
     field = unknown_override(argv)
     if field is None:
@@ -81,6 +89,15 @@ def asks_distributed(config) -> bool:
     return False
   train = config.get('train') or config.get('overrides', {}).get('train', {})
   return bool(train.get('distributed', False))
+
+
+def missing_config_file(argv: list[str]) -> str | None:
+  """The path of `--config=<path>[:preset]` where no such file exists, else None."""
+  for arg in argv[1:]:
+    if arg.startswith('--config='):
+      path = arg[len('--config='):].split(':', 1)[0]
+      return None if os.path.isfile(path) else path
+  return None
 
 
 def fail(message: str) -> None:

@@ -140,6 +140,21 @@ def test_model_refuses_images_of_another_shape(untrained_model, shape, message):
     untrained_model.encode(np.zeros(shape, np.float32))
 
 
+def test_model_refuses_non_integer_counts_and_non_finite_inputs(untrained_model):
+  model = untrained_model
+  for call, message in [(lambda: model.sample(2.5), r'n=2\.5: the number of samples'),
+                        (lambda: model.sample(2, seed=None), r'seed=None'),
+                        (lambda: model.sample(-1), r'n=-1'),
+                        (lambda: model.interpolate(np.zeros((16, 16, 3)), np.zeros((16, 16, 3)), steps=-3),
+                         r'steps=-3: the number of interpolation steps must be a whole number >= 2'),
+                        (lambda: model.decode(np.full((2, 4), np.nan, np.float32)), r'codes hold 8 NaN or infinite values'),
+                        (lambda: model.encode(np.full((1, 16, 16, 3), np.nan, np.float32)),
+                         r'768 NaN or infinite values')]:
+    with pytest.raises(InputError, match=message):
+      call()
+  assert model.sample(np.int64(2), seed=np.int32(1)).shape == (2, 16, 16, 3)
+
+
 def test_model_refuses_codes_of_another_size_and_keeps_empty_shapes(untrained_model):
   model = untrained_model
   with pytest.raises(InputError, match=r'shape \(2, 5\).*\[N, 4\]'):
@@ -252,6 +267,8 @@ def test_bad_settings_fail_with_one_line_errors(image_folder, tmp_path):
   blocker.write_text('not a directory')
   with pytest.raises(WorkdirError, match='a_file'):
     train.train_and_evaluate(tiny_config(image_folder), str(blocker / 'run'))
+  with pytest.raises(WorkdirError, match='a_file is a file, not a directory'):  # was "File exists"
+    train.train_and_evaluate(tiny_config(image_folder), str(blocker))
 
 
 def launch(*args):
@@ -316,6 +333,13 @@ def test_launcher_flag_mistakes_are_one_line_and_help_succeeds():
   assert result.returncode == 1 and result.stderr.strip().splitlines() == [
       'error: --config.foo: no such config field. All fields, with their defaults and meaning: '
       'wae_jax/config_defaults.py']
+  result = launch('--config=configs/nope.py')  # once two library tracebacks, 32 lines
+  assert result.returncode == 1 and result.stderr.strip().splitlines() == [
+      'error: --config=configs/nope.py: no such config file; the experiment and study configs are in configs/']
+  result = launch('--mode=study', '--config=configs/study_thesis.py:nope', '--workdir=unused')
+  assert result.returncode == 1 and result.stderr.strip().splitlines() == [
+      "error: --config=configs/study_thesis.py:nope: ValueError: unknown preset 'nope': use tiny, "
+      'sweep, cpu, gpu, gpu128 or full']
   result = launch('--help')
   assert result.returncode == 0, result.stderr[-2000:]
   assert '--workdir' in result.stdout and '--mode' in result.stdout

@@ -117,6 +117,9 @@ class Model:
       raise InputError(f'images of dtype {images.dtype}: pass float images in [0, 1] or uint8 '
                        'images in [0, 255]')
     images = images.astype(np.float32, copy=False)
+    if not np.isfinite(images).all():
+      raise InputError(f'images hold {int(np.size(images) - np.isfinite(images).sum())} NaN or '
+                       'infinite values: pass finite values in [0, 1]')
     if images.size and not (images.min() >= 0 and images.max() <= 1):
       raise InputError(f'float images with values in [{images.min():.4g}, {images.max():.4g}]: they '
                        'must be in [0, 1] (divide [0, 255] data by 255, or pass it as uint8)')
@@ -128,7 +131,11 @@ class Model:
     if z.ndim != 2 or z.shape[1] != self.latent_dim or not np.issubdtype(z.dtype, np.number):
       raise InputError(f'codes of shape {z.shape} and dtype {z.dtype}: this model takes numbers '
                        f'[N, {self.latent_dim}] (one code: z[None])')
-    return z.astype(np.float32, copy=False)
+    z = z.astype(np.float32, copy=False)
+    if not np.isfinite(z).all():
+      raise InputError(f'codes hold {int(z.size - np.isfinite(z).sum())} NaN or infinite values: '
+                       'they would decode to NaN images')
+    return z
 
   def encode(self, images: np.ndarray) -> np.ndarray:
     """Images [N, S, S, 3] (float in [0, 1], or uint8) -> codes [N, latent_dim] (the mean for VAEs)."""
@@ -140,8 +147,8 @@ class Model:
 
   def sample_prior(self, n: int, seed: int = 0) -> np.ndarray:
     """n codes from the prior N(0, sigma_z^2 I)."""
-    if n < 0:
-      raise InputError(f'cannot draw {n} samples: n must be >= 0')
+    n = _count(n, 'samples', 'n')
+    seed = _count(seed, 'seed', 'seed')
     z = jax.random.normal(jax.random.key(seed), (n, self.latent_dim), jnp.float32)
     return np.asarray(self.config.objective.sigma_z * z)
 
@@ -157,9 +164,17 @@ class Model:
     if np.shape(x_a) != self.image_shape or np.shape(x_b) != self.image_shape:
       raise InputError(f'interpolate takes two single images {self.image_shape}, got shapes '
                        f'{np.shape(x_a)} and {np.shape(x_b)}')
+    steps = _count(steps, 'interpolation steps', 'steps', minimum=2)
     z_a, z_b = self.encode(np.stack([x_a, x_b]))
     t = np.linspace(0.0, 1.0, steps, dtype=np.float32)[:, None]
     return self.decode((1.0 - t) * z_a + t * z_b)
+
+
+def _count(value: Any, what: str, name: str, minimum: int = 0) -> int:
+  """`value` as an int >= minimum (numpy integers too), or InputError naming the argument."""
+  if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < minimum:
+    raise InputError(f'{name}={value!r}: the number of {what} must be a whole number >= {minimum}')
+  return int(value)
 
 
 def _variables(ae_state: Any) -> dict:

@@ -60,6 +60,8 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
 
 
 def prepare_workdir(workdir: str) -> None:
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise WorkdirError(f'workdir {workdir} is a file, not a directory: choose another --workdir')
   try:
     os.makedirs(workdir, exist_ok=True)
     probe = os.path.join(workdir, f'.write_test_{jax.process_index()}')  # one per process
