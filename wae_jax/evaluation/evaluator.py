@@ -134,7 +134,6 @@ class Evaluator:
     return (f'recomputed with the final weights over {batches} batches of {self.config.train.batch_size} '
             f'{self.config.eval.batch_stats_split} images')
 
-
   def _sample_batches(self, model, n: int) -> Iterator[np.ndarray]:
     size = self.config.eval.batch_size
     for index in multiprocess.share(-(-n // size)):  # this host's batches

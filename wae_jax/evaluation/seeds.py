@@ -12,7 +12,7 @@ import dataclasses
 import numpy as np
 
 from wae_jax.evaluation.scores import SCORES
-from wae_jax.evaluation.tables import ARROWS, TABLES, format_value
+from wae_jax.evaluation.tables import ARROWS, TABLES, format_value, part_scores
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,11 +39,6 @@ def _groups(members: list[Member]) -> dict[str, dict[int, Member]]:
   return groups
 
 
-def _scores_of(part: str, records: dict[str, dict]) -> list:
-  return [score for score in SCORES if any(score.name in record['parts'][part]
-                                           for record in records.values())]
-
-
 def _mean_sd(values: list[float], score) -> str:
   if len(values) == 1:
     return format_value(score, values[0])
@@ -55,7 +50,7 @@ def summary_tables(members: list[Member], records: dict[str, dict]) -> str:
   groups = _groups(members)
   sections = []
   for part, title in TABLES:
-    scores = _scores_of(part, records)
+    scores = part_scores(part, records)
     lines = [f'### {title.split(":")[0]}: mean ± SD over seeds', '',
              '| Model | ' + ' | '.join(f'{score.heading} {ARROWS[score.better]}' for score in scores)
              + ' | seeds |', '|---|' + '---:|' * (len(scores) + 1)]
@@ -83,7 +78,7 @@ def paired_differences(members: list[Member], records: dict[str, dict],
       if not seeds:
         continue
       for part, _ in TABLES:
-        for score in _scores_of(part, records):
+        for score in part_scores(part, records):
           if score.name not in records[runs_a[seeds[0]].name]['parts'][part]:
             continue
           differences = [records[runs_a[seed].name]['parts'][part][score.name]
