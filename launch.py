@@ -18,12 +18,12 @@ import sys
 from wae_jax import huge_pages
 
 if __name__ == '__main__':
-  huge_pages.restart_with_huge_pages()  # glibc reads its tunables at start: before JAX allocates
+  huge_pages.restart_with_huge_pages(__file__)  # glibc reads its tunables at start: before JAX
 
 from absl import app, flags, logging  # noqa: E402 (after the restart)
 from ml_collections import config_flags  # noqa: E402
 
-from wae_jax import multiprocess, run_modes  # noqa: E402
+from wae_jax import multiprocess, preemption, run_modes  # noqa: E402
 from wae_jax.config_defaults import base_config, closest_fields, flat_fields  # noqa: E402
 from wae_jax.errors import UserError  # noqa: E402
 
@@ -113,8 +113,13 @@ def main(argv):
   multiprocess.initialize_if_asked(asks_distributed(FLAGS.config))
   try:
     with multiprocess.failures_named():  # a lost process is one line naming it
-      run_modes.MODES[FLAGS.mode](config=FLAGS.config, workdir=FLAGS.workdir,
-                                  compare=FLAGS.compare, output=FLAGS.output)
+      try:
+        run_modes.MODES[FLAGS.mode](config=FLAGS.config, workdir=FLAGS.workdir,
+                                    compare=FLAGS.compare, output=FLAGS.output)
+      except preemption.Stopped as stopped:  # every process stopped after the same step
+        multiprocess.finish()
+        print(stopped, file=sys.stderr)
+        sys.exit(stopped.exit_status)
       multiprocess.finish()  # no process leaves while another still needs it
   except UserError as e:
     fail(str(e))

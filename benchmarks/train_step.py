@@ -32,7 +32,7 @@ from typing import Any, Callable
 from wae_jax import huge_pages
 
 if __name__ == '__main__':
-  huge_pages.restart_with_huge_pages()  # as launch.py does: the step as training runs it
+  huge_pages.restart_with_huge_pages(__file__)  # as launch.py does: the step as training runs it
 
 import jax  # noqa: E402 (after the restart)
 import jax.numpy as jnp  # noqa: E402

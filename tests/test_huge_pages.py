@@ -40,7 +40,7 @@ def test_thp_mode_reads_the_bracketed_word(tmp_path):
 RESTARTED = '''
 import ctypes, os, sys
 from wae_jax import huge_pages
-huge_pages.restart_with_huge_pages()
+huge_pages.restart_with_huge_pages(__file__)
 libc = ctypes.CDLL('libc.so.6')
 libc.malloc.restype = ctypes.c_void_p
 size = 256 * 2**20
@@ -71,16 +71,36 @@ def test_the_restarted_process_gets_huge_pages_unless_opted_out(tmp_path, tunabl
     assert tunable == 'glibc.malloc.hugetlb=1' and huge_kb >= 128 * 1024
 
 
+@pytest.mark.parametrize('orig_argv, script', [
+    (['python', 'launch.py', '--mode=eval'], 'launch.py'),
+    (['python3', '-u', '-X', 'importtime', '-W', 'ignore', 'launch.py', '-c'], 'launch.py'),
+    (['python', '-c', 'import runpy; ...', 'launch.py'], None),  # a harness running it
+    (['python', '-m', 'pdb', 'launch.py'], None),  # a debugger
+    (['python', '-mpytest'], None),
+    (['python', '-'], None),
+    (['python'], None),
+])
+def test_the_script_of_an_interpreter_command_line(orig_argv, script):
+  assert huge_pages.script_of(orig_argv) == script
+
+
 @pytest.mark.skipif(huge_pages.environment_with_huge_pages({}, huge_pages.glibc_version(),
                                                            huge_pages.thp_mode()) is None,
                     reason='needs glibc >= 2.35 and THP in madvise mode')
-def test_launch_restarts_itself_once_with_the_tunable():
+def test_launch_restarts_itself_once_saying_so_but_never_its_host():
   repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-  wrapper = ("import os, runpy, sys; print('tunables:', os.environ.get('GLIBC_TUNABLES'), flush=True); "
-             "sys.argv = ['launch.py', '--help']; runpy.run_path('launch.py', run_name='__main__')")
   env = {key: value for key, value in os.environ.items() if key != 'GLIBC_TUNABLES'}
-  result = subprocess.run([sys.executable, '-c', wrapper], cwd=repo, env=env, capture_output=True,
+  program = subprocess.run([sys.executable, 'launch.py', '--help'], cwd=repo, env=env,
+                           capture_output=True, text=True, timeout=120)
+  assert program.returncode == 0, program.stderr
+  notes = [line for line in program.stderr.splitlines() if 'restarting' in line]
+  assert notes == ['launch.py: restarting once with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (huge '
+                   "pages for XLA's buffers; GLIBC_TUNABLES=glibc.malloc.hugetlb=0 opts out)"]
+  # Hosted by another program (a runpy harness, as IPython's %run): it must not restart the host.
+  host = ("import os, runpy, sys; print('tunables:', os.environ.get('GLIBC_TUNABLES'), flush=True); "
+          "sys.argv = ['launch.py', '--help']; runpy.run_path('launch.py', run_name='__main__')")
+  hosted = subprocess.run([sys.executable, '-c', host], cwd=repo, env=env, capture_output=True,
                           text=True, timeout=120)
-  assert result.returncode == 0, result.stderr
-  seen = [line for line in result.stdout.splitlines() if line.startswith('tunables:')]
-  assert seen == ['tunables: None', 'tunables: glibc.malloc.hugetlb=1']
+  assert hosted.returncode == 0, hosted.stderr
+  assert [line for line in hosted.stdout.splitlines() if line.startswith('tunables:')] == ['tunables: None']
+  assert 'restarting' not in hosted.stderr

@@ -20,6 +20,7 @@ import wae_jax
 from wae_jax import evaluation, multiprocess, train
 from wae_jax.checkpoint import checkpoint_dir
 
+from test_preemption import SIGNALLED_LAUNCH
 from test_step import assert_trees_close
 from test_train import read_scalars, restore_states, tiny_config
 
@@ -182,6 +183,37 @@ def test_a_killed_process_stops_the_other_with_an_error_naming_it(image_folder, 
   assert status == 1, output[-3000:]
   assert 'error: process 0 of 2 stopped: lost process 1' in output, output[-3000:]
   assert stopped_after < 60  # the heartbeat timeout is 10 s here
+
+
+def test_sigterm_to_one_process_stops_both_after_the_same_step_with_its_checkpoint(image_folder, tmp_path):
+  fields = {'train.num_steps': 1000, 'train.checkpoint_every': 5, 'train.image_every': 0}
+  config = config_file(tmp_path, image_folder, **fields)
+  workdir = str(tmp_path / 'run')
+  command = [sys.executable, '-c', SIGNALLED_LAUNCH, LAUNCH, f'--config={config}', f'--workdir={workdir}']
+  results = run_processes(command, tmp_path, env={'SIGNAL': 'SIGTERM', 'SIGNAL_AT': '7',
+                                                  'SIGNAL_PROCESS': '1'})
+  stops = []
+  for status, output in results:
+    assert status == 128 + signal.SIGTERM, output[-3000:]
+    line = output.strip().splitlines()[-1]
+    assert line.startswith('stopped at step ') and line.endswith(
+        ' on SIGTERM; checkpoint saved; rerun the same command to resume'), output[-3000:]
+    stops.append(int(line.split()[3]))
+  step = stops[0]
+  assert stops == [step, step] and 7 <= step < 1000  # both saved the same step, after the signal
+  steps = sorted(int(n) for n in os.listdir(checkpoint_dir(workdir)) if n.isdigit())
+  assert steps[-1] == step
+
+  # That checkpoint is the state an uninterrupted run has at that step: resume the copy from
+  # the periodic checkpoint before it (one process, two devices: bit-identical, as above).
+  config = tiny_config(image_folder, num_steps=step)
+  config.train.checkpoint_every, config.train.image_every = 5, 0
+  again = shutil.copytree(workdir, str(tmp_path / 'again'))
+  shutil.rmtree(os.path.join(checkpoint_dir(again), str(step)))
+  train.train_and_evaluate(config, again)
+  (preempted, meta), (continued, meta_again) = restore_states(config, workdir), restore_states(config, again)
+  assert meta['step'] == meta_again['step'] == step and meta['data'] == meta_again['data']
+  jax.tree.map(np.testing.assert_array_equal, preempted, continued)
 
 
 HOST_BATCHES = textwrap.dedent('''

@@ -5,8 +5,10 @@ process killed mid-save leaves the previous checkpoint as the latest; leftover t
 directories are removed when the next run opens the workdir.
 """
 
+import errno
 import json
 import os
+import shutil
 from typing import Any
 
 import jax
@@ -14,7 +16,7 @@ import ml_collections
 import orbax.checkpoint as ocp
 
 from wae_jax.config_defaults import base_config, flat_fields, is_fixed_on_resume
-from wae_jax.errors import ConfigError, WorkdirError
+from wae_jax.errors import ConfigError, UserError, WorkdirError
 from wae_jax.train_state import TrainState
 
 CHECKPOINT_DIR = 'checkpoints'
@@ -24,6 +26,15 @@ ABSENT = '(absent)'
 
 def checkpoint_dir(workdir: str) -> str:
   return os.path.join(os.path.abspath(workdir), CHECKPOINT_DIR)
+
+
+class CheckpointWriteError(UserError):
+  """A checkpoint could not be written (a full disk, a lost mount); the earlier ones are intact."""
+
+
+def _directory_bytes(path: str) -> int:
+  return sum(os.path.getsize(os.path.join(root, name))
+             for root, _, names in os.walk(path) for name in names)
 
 
 class Checkpointer:
@@ -42,6 +53,8 @@ class Checkpointer:
         max_to_keep=None if read_only else keep, keep_period=keep_every or None, create=not read_only,
         cleanup_tmp_directories=not read_only)
     self._manager = ocp.CheckpointManager(directory, options=options)
+    self._directory = directory
+    self._writing: int | None = None  # the step of a save that may still run in the background
 
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
@@ -51,13 +64,71 @@ class Checkpointer:
 
   def save(self, step: int, ae_state: TrainState, disc_state: TrainState | None, rng: jax.Array,
            data_state: dict, config: ml_collections.ConfigDict) -> None:
-    """Saves asynchronously; the previous checkpoint stays valid until this one is complete."""
+    """Saves asynchronously; the previous checkpoint stays valid until this one is complete.
+
+    Raises CheckpointWriteError, before writing anything, where the disk has less room than the
+    latest checkpoint takes (or the states, for the first), and where the write itself fails.
+    """
+    self.wait()  # for the save before (Orbax would wait for it too), and its error
+    needs = self._bytes_needed((ae_state, disc_state))
+    free = shutil.disk_usage(self._directory).free
+    if free < needs:
+      raise self._write_error(step, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), needs, free)
     meta = {'step': step, 'rng': jax.random.key_data(rng).tolist(), 'data': data_state,
             'config': json.loads(config.to_json())}
     items = {'autoencoder': ocp.args.StandardSave(ae_state), 'meta': ocp.args.JsonSave(meta)}
     if disc_state is not None:
       items['discriminator'] = ocp.args.StandardSave(disc_state)
-    self._manager.save(step, args=ocp.args.Composite(**items))
+    self._writing = step
+    try:
+      self._manager.save(step, args=ocp.args.Composite(**items))
+    except Exception as error:  # noqa: BLE001  (tensorstore and Orbax raise ValueError, OSError, ...)
+      raise self._write_error(step, error, needs) from None
+
+  def _bytes_needed(self, states) -> int:
+    """The size of the latest checkpoint on disk (the next one takes as much), else the states'
+    (a little more than Orbax writes)."""
+    written = self.written_steps()
+    if written:
+      return _directory_bytes(os.path.join(self._directory, str(written[-1])))
+    return sum(leaf.nbytes for leaf in jax.tree.leaves(states) if hasattr(leaf, 'nbytes'))
+
+  def written_steps(self) -> list[int]:
+    """The steps of the complete checkpoints on disk (Orbax renames a save into place when done)."""
+    if not os.path.isdir(self._directory):
+      return []
+    return sorted(int(name) for name in os.listdir(self._directory) if name.isdigit())
+
+  def _write_error(self, step: int | None, error: BaseException, needs: int | None = None,
+                   free: int | None = None) -> CheckpointWriteError:
+    text = str(error)
+    full = (isinstance(error, OSError) and error.errno == errno.ENOSPC) or 'No space left' in text
+    reason = 'no space left on device' if full else (text.strip().splitlines() or [repr(error)])[0][:300]
+    room = []
+    if needs is not None and full:
+      room.append(f'needs ~{needs / 2**20:.1f} MB')
+    if free is not None:
+      room.append(f'{free / 2**20:.1f} MB free')
+    earlier = [s for s in self.written_steps() if s != step]
+    intact = (f'the checkpoint of step {earlier[-1]} is intact' if earlier
+              else 'there is no earlier checkpoint')
+    return CheckpointWriteError(
+        f'checkpoint{"" if step is None else f" of step {step}"} not written: {reason} in {self._directory}'
+        + (f' ({", ".join(room)})' if room else '') + f'; {intact}')
+
+  def check_for_errors(self) -> None:
+    """Raises CheckpointWriteError once a save running in the background has failed."""
+    if self._writing is None:
+      return
+    finished = not self._manager.is_saving_in_progress()  # before: a failure is recorded by then
+    try:
+      self._manager.check_for_errors()  # of the write
+      if finished:
+        self._manager.wait_until_finished()  # returns at once; raises a failure of the finalize
+    except Exception as error:  # noqa: BLE001
+      raise self._write_error(self._writing, error) from None
+    if finished:
+      self._writing = None
 
   def restore_meta(self, step: int | None = None) -> dict:
     step = self.latest_step() if step is None else step
@@ -81,10 +152,24 @@ class Checkpointer:
     return restored['autoencoder'], restored.get('discriminator'), rng, meta
 
   def wait(self) -> None:
-    self._manager.wait_until_finished()
+    """Waits for a save running in the background; raises CheckpointWriteError if it failed."""
+    try:
+      self._manager.wait_until_finished()
+    except Exception as error:  # noqa: BLE001
+      raise self._write_error(self._writing, error) from None
+    self.check_for_errors()
 
   def close(self) -> None:
     self._manager.close()
+
+  def abandon(self) -> None:
+    """Waits for and closes the manager, ignoring the failure of a save, when the run stops on
+    another error (or on that failure, already reported)."""
+    for finish in (self._manager.wait_until_finished, self._manager.close):
+      try:
+        finish()
+      except Exception:  # noqa: BLE001
+        pass
 
 
 def placed(tree):

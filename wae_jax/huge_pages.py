@@ -7,8 +7,10 @@ kernel faults in 4 KiB page by page, every step. With the tunable, malloc asks t
 only when a process starts, so `launch.py` restarts itself once with the tunable added to the
 environment (`restart_with_huge_pages`). Only where it helps: Linux with glibc >= 2.35,
 transparent huge pages in `madvise` mode, and a GLIBC_TUNABLES that does not already say
-`glibc.malloc.hugetlb` (setting it to 0 there opts out). Imports only the standard library, so
-it can run first.
+`glibc.malloc.hugetlb` (setting it to 0 there opts out). And only where launch.py is the
+program itself (`python launch.py ...`): under a host (IPython's `%run`, `python -m pdb`, a
+runpy-based harness, a debugger) a restart would restart the host. Imports only the standard
+library, so it can run first.
 """
 
 import os
@@ -50,13 +52,44 @@ def environment_with_huge_pages(environ: dict[str, str], glibc: tuple[int, ...] 
   return {**environ, 'GLIBC_TUNABLES': f'{tunables}:{setting}' if tunables else setting}
 
 
-def restart_with_huge_pages() -> None:
-  """Replaces this process by the same command with the tunable set, where it helps (see the
-  module docstring); otherwise returns. Call it before importing anything heavy."""
-  if sys.platform != 'linux' or not sys.executable:
+# Interpreter options that take the next argument as their value.
+OPTIONS_WITH_VALUE = ('-X', '-W', '--check-hash-based-pycs')
+
+
+def script_of(orig_argv: list[str]) -> str | None:
+  """The script of an interpreter command line (`python [options] script args`), or None where
+  it runs code of `-c`, a module of `-m` (pdb, runpy, pytest) or reads standard input."""
+  args = iter(orig_argv[1:])
+  for arg in args:
+    if arg in OPTIONS_WITH_VALUE:
+      next(args, None)
+    elif arg.startswith(('-c', '-m')) or arg == '-':
+      return None
+    elif not arg.startswith('-'):
+      return arg
+  return None
+
+
+def is_the_program(script: str) -> bool:
+  """Whether this interpreter was started to run `script` itself, with no debugger, interactive
+  session or IPython attached."""
+  started = script_of(sys.orig_argv)
+  hosted = (sys.gettrace() is not None or hasattr(sys, 'ps1') or sys.flags.interactive
+            or 'IPython' in sys.modules)
+  return (started is not None and not hosted
+          and os.path.realpath(started) == os.path.realpath(script))
+
+
+def restart_with_huge_pages(script: str) -> None:
+  """Replaces this process by the same command with the tunable set, where it helps and `script`
+  (the caller's __file__) is the program (see the module docstring); otherwise returns. Call it
+  before importing anything heavy."""
+  if sys.platform != 'linux' or not sys.executable or not is_the_program(script):
     return
   environ = environment_with_huge_pages(dict(os.environ), glibc_version(), thp_mode())
   if environ is not None:
+    print(f'{os.path.basename(script)}: restarting once with GLIBC_TUNABLES={environ["GLIBC_TUNABLES"]} '
+          f'(huge pages for XLA\'s buffers; GLIBC_TUNABLES={TUNABLE}=0 opts out)',
+          file=sys.stderr, flush=True)
     sys.stdout.flush()
-    sys.stderr.flush()
     os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], environ)

@@ -6,7 +6,8 @@ starts `launch.py` with the arguments after `--` in N processes on this machine,
 CPU devices (`--devices_per_process`), a coordinator on 127.0.0.1 at a free port and CPU
 collectives through gloo: two processes on localhost stand for two hosts. Their output is
 prefixed with `[k]`; the launcher exits with the first non-zero status of a process (and stops
-the others if they do not stop by themselves within `--grace_seconds`), else 0.
+the others if they do not stop by themselves within `--grace_seconds`), else 0. SIGTERM and
+Ctrl-C are passed on to every process, which then save a checkpoint of one step and stop.
 
 On a cluster nothing of this launcher is needed: the same command runs on every host and
 `initialize()` (called by launch.py whenever the environment names a coordinator, or with
@@ -98,8 +99,9 @@ def finish() -> None:
     return
   barrier('finished')
   if jax.process_index() == 0 and jax.process_count() > 1:
-    from jax._src import distributed
-    distributed.global_state.client.get_live_nodes(list(range(jax.process_count())))  # waits for them
+    from jax.experimental import multihost_utils
+    with multihost_utils.live_devices(jax.devices()):  # returns once the others have disconnected
+      pass
   jax.distributed.shutdown()
 
 
@@ -141,9 +143,19 @@ def gather_rows(array: np.ndarray) -> np.ndarray:
 
 def lost_processes(timeout: float) -> list[int] | None:
   """The processes the coordination service no longer hears from (it waits for their heartbeat
-  timeout), or None where it cannot tell within `timeout` seconds or is itself gone."""
-  from jax._src import distributed
-  client = distributed.global_state.client
+  timeout), or None where it cannot tell within `timeout` seconds, is itself gone, or this JAX
+  no longer offers the (private) call that asks it."""
+  # Only after a failure: no public API names the lost processes without a barrier with them.
+  try:
+    from jax._src import distributed
+    client = distributed.global_state.client
+  except (ImportError, AttributeError):
+    client = distributed = None
+  if distributed is None or (client is not None and not hasattr(client, 'get_live_nodes')):
+    print(f'multiprocess: JAX {jax.__version__} cannot name the lost process (its private '
+          'jax._src.distributed changed); the error says only that a collective failed',
+          file=sys.stderr)
+    return None
   if client is None:
     return None
   everyone = list(range(jax.process_count()))
@@ -220,10 +232,12 @@ def start(command: Sequence[str], num_processes: int, devices_per_process: int =
   subprocess.Popen (e.g. cwd=...)."""
   port = free_port()
   base = dict(os.environ if env is None else env)
+  # Each in a session of its own: a terminal's Ctrl-C reaches the launcher only, which passes
+  # it on once (twice would stop them at once instead of after a checkpoint).
   return [subprocess.Popen(list(command), env=child_environment(base, k, num_processes, port,
                                                                 devices_per_process, heartbeat_timeout),
                            stdout=subprocess.PIPE if outputs is None else outputs[k],
-                           stderr=subprocess.STDOUT, text=True, **popen)
+                           stderr=subprocess.STDOUT, text=True, start_new_session=True, **popen)
           for k in range(num_processes)]
 
 
@@ -231,6 +245,10 @@ def _forward(stream, prefix: str, out) -> None:
   for line in iter(stream.readline, ''):
     out.write(prefix + line)
     out.flush()
+
+
+# The exit statuses of a process that stopped on a signal after saving (preemption.Stopped).
+STOPPED_ON = {128 + number: number.name for number in (signal.SIGTERM, signal.SIGINT)}
 
 
 def supervise(processes: list[subprocess.Popen], grace_seconds: float,
@@ -246,8 +264,11 @@ def supervise(processes: list[subprocess.Popen], grace_seconds: float,
         continue
       del remaining[k]
       if code != 0 and status == 0:
-        cause = f'killed by {signal.Signals(-code).name}' if code < 0 else f'exit status {code}'
-        say(f'multiprocess: process {k} failed ({cause})'
+        if code in STOPPED_ON:  # preemption.Stopped: it saved a checkpoint
+          what = f'stopped on {STOPPED_ON[code]} (exit status {code})'
+        else:
+          what = f'failed ({f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"})'
+        say(f'multiprocess: process {k} {what}'
             + (f'; the others get {grace_seconds:g} s to stop' if remaining else ''))
         status = 128 - code if code < 0 else code
         deadline = time.monotonic() + grace_seconds
@@ -282,12 +303,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for k, p in enumerate(processes)]
   for thread in forwarders:
     thread.start()
-  try:
-    status = supervise(processes, args.grace_seconds)
-  except KeyboardInterrupt:
+
+  def pass_on(number, _frame):  # SIGTERM, Ctrl-C: every process saves and stops
     for process in processes:
-      process.send_signal(signal.SIGINT)
-    status = max(process.wait() for process in processes) or 130
+      if process.poll() is None:
+        process.send_signal(number)
+
+  for number in (signal.SIGTERM, signal.SIGINT):
+    signal.signal(number, pass_on)
+  status = supervise(processes, args.grace_seconds)
   for thread in forwarders:
     thread.join(timeout=5)
   return status

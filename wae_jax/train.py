@@ -17,7 +17,7 @@ import numpy as np
 import tqdm
 from tensorboardX import SummaryWriter
 
-from wae_jax import data, evaluation, figures, multiprocess, objectives, schedules
+from wae_jax import data, evaluation, figures, multiprocess, objectives, preemption, schedules
 from wae_jax.api import Model
 from wae_jax.checkpoint import Checkpointer, checkpoint_dir, check_resumable, config_changes
 from wae_jax.errors import ConfigError, UserError, WorkdirError
@@ -144,10 +144,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     checkpointer = Checkpointer(workdir, keep=config.train.keep_checkpoints,
                                 keep_every=config.train.keep_every)
     try:
-      return _train(config, workdir, batches, evaluator, checkpointer, is_chief, description)
-    finally:
-      checkpointer.wait()
-      checkpointer.close()
+      states = _train(config, workdir, batches, evaluator, checkpointer, is_chief, description)
+      checkpointer.wait()  # for the last save
+    except BaseException:
+      checkpointer.abandon()  # a failed save, already reported, must not hide this error
+      raise
+    checkpointer.close()
+    return states
 
 
 def _check_resume(config: ml_collections.ConfigDict, workdir: str) -> None:
@@ -216,6 +219,7 @@ class LoopOutputs:
     self.grid_images: np.ndarray | None = None  # the first training images, shown in every grid
     self.reported_corrupt = batches.stats['corrupt']  # those of a resumed run were reported
     self.last_time, self.last_step = time.perf_counter(), start
+    self.saved_step = start
 
   def actions(self) -> list[Periodic]:
     """In order: the log (and its NaN check) before a save, the save last."""
@@ -266,6 +270,16 @@ class LoopOutputs:
     self.check_finite()
     self.checkpointer.save(step, ae_state, disc_state, self.step_rng, self.batches.get_state(),
                            self.config)
+    self.saved_step = step
+
+  def stop(self, step: int, ae_state: TrainState, disc_state: TrainState | None,
+           signal_name: str) -> None:
+    """Saves the state after `step` (unless just saved), waits until it is on disk, and raises
+    preemption.Stopped."""
+    if self.saved_step != step:
+      self.save(step, ae_state, disc_state)
+    self.checkpointer.wait()
+    raise preemption.Stopped(step, signal_name)
 
   def close(self) -> None:
     if self.writer:
@@ -301,17 +315,22 @@ def _train(config: ml_collections.ConfigDict, workdir: str, batches: Any,
                         progress, is_chief, start)
   actions = outputs.actions()
   try:
-    for step in range(start + 1, total + 1):
-      images = next(batches)
-      if outputs.grid_images is None:
-        outputs.grid_images = images[:min(len(images), 32)]
-      global_images = jax.make_array_from_process_local_data(sharding, images)
-      ae_state, disc_state, metrics = train_step(ae_state, disc_state, global_images, step_rng)
-      outputs.metrics.add(step, metrics)
-      progress.update(1)
-      for periodic in actions:
-        if periodic.due(step, total):
-          periodic.action(step, ae_state, disc_state)
+    with preemption.StopSignals() as signals:  # SIGTERM, SIGINT: save, then stop
+      for step in range(start + 1, total + 1):
+        images = next(batches)
+        if outputs.grid_images is None:
+          outputs.grid_images = images[:min(len(images), 32)]
+        global_images = jax.make_array_from_process_local_data(sharding, images)
+        ae_state, disc_state, metrics = train_step(ae_state, disc_state, global_images, step_rng)
+        outputs.metrics.add(step, metrics)
+        progress.update(1)
+        for periodic in actions:
+          if periodic.due(step, total):
+            periodic.action(step, ae_state, disc_state)
+        checkpointer.check_for_errors()  # a save that failed in the background stops the run
+        stop_signal = signals.stop_signal(step)
+        if stop_signal and step < total:
+          outputs.stop(step, ae_state, disc_state, stop_signal)
   finally:
     progress.close()
     outputs.close()

@@ -1,0 +1,72 @@
+"""Stopping a training run cleanly on SIGTERM (a preemption notice) or SIGINT (Ctrl-C).
+
+While `StopSignals` is active the loop asks `stop_signal(step)` after every step; once it names a
+signal, the loop saves a checkpoint of that step and raises `Stopped`, whose one-line message says
+how to resume. A second signal of the same kind acts at once, as without this module.
+
+In several processes every one of them must save the same step. JAX's preemption service (started
+by `jax.distributed.initialize`) catches SIGTERM in any process, and
+`multihost_utils.reached_preemption_sync_point` then names one step for all; SIGINT is passed on
+to it as SIGTERM. In one process, Python signal handlers do the same job.
+"""
+
+import os
+import signal
+import threading
+
+import jax
+from jax.experimental import multihost_utils
+
+from wae_jax.errors import UserError
+
+
+class Stopped(UserError):
+  """The run stopped on a signal after saving a checkpoint; the same command resumes it."""
+
+  def __init__(self, step: int, signal_name: str):
+    super().__init__(f'stopped at step {step} on {signal_name}; checkpoint saved; rerun the same '
+                     'command to resume')
+    self.step, self.signal_name = step, signal_name
+    self.exit_status = 128 + signal.Signals[signal_name].value  # as if killed by it (143, 130)
+
+
+class StopSignals:
+  """A context manager: SIGTERM and SIGINT ask the loop to stop instead of killing the process.
+
+  Outside the main thread (where Python receives no signals) it changes nothing.
+  """
+
+  def __init__(self):
+    self.received: str | None = None
+    self._previous: dict[int, object] = {}
+    self._distributed = False
+
+  def __enter__(self) -> 'StopSignals':
+    self._distributed = jax.distributed.is_initialized()
+    if threading.current_thread() is not threading.main_thread():
+      return self
+    # In several processes JAX's preemption service owns SIGTERM: a Python handler would hide it.
+    handled = (signal.SIGINT,) if self._distributed else (signal.SIGINT, signal.SIGTERM)
+    for number in handled:
+      self._previous[number] = signal.signal(number, self._handle)
+    return self
+
+  def __exit__(self, *_) -> None:
+    for number, handler in self._previous.items():
+      signal.signal(number, handler)
+    self._previous.clear()
+
+  def _handle(self, number: int, _frame) -> None:
+    self.received = signal.Signals(number).name
+    signal.signal(number, self._previous.pop(number))  # the next one acts at once
+    if self._distributed:
+      os.kill(os.getpid(), signal.SIGTERM)  # to JAX's preemption service, which tells the others
+
+  def stop_signal(self, step: int) -> str | None:
+    """The signal to stop on after `step` (the same step in every process), or None to go on.
+    In several processes it must be called after every step, by every process."""
+    if self._distributed:
+      if multihost_utils.reached_preemption_sync_point(step):
+        return self.received or signal.SIGTERM.name  # another process may have received it
+      return None
+    return self.received
