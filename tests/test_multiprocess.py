@@ -286,3 +286,12 @@ def test_stats_and_eval_in_two_processes_equal_one_process(two_process_run, imag
       assert two['parts'][part][score] == pytest.approx(one[f'{part}/{score}'], rel=1e-4, abs=1e-9), (part, score)
   assert sorted(os.listdir(os.path.join(evaluated, 'eval'))) == [
       'interpolations.png', 'metrics.json', 'reconstructions.png', 'samples.png']
+
+
+def test_without_jaxs_private_call_a_lost_process_goes_unnamed_with_a_message(monkeypatch, capsys):
+  """multiprocess.lost_processes uses jax._src (no public API names a lost process): if a JAX
+  release removes it, the error stays one line that names no process, and says why."""
+  from jax._src import distributed
+  monkeypatch.delattr(distributed, 'global_state')
+  assert multiprocess.lost_processes(timeout=1) is None
+  assert 'cannot name the lost process' in capsys.readouterr().err

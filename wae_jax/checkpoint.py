@@ -40,9 +40,11 @@ def _directory_bytes(path: str) -> int:
 class Checkpointer:
   """An Orbax CheckpointManager holding 'autoencoder', 'discriminator' and 'meta' items."""
 
-  def __init__(self, workdir: str, keep: int = 3, read_only: bool = False, keep_every: int = 0):
+  def __init__(self, workdir: str, keep: int = 3, read_only: bool = False, keep_every: int = 0,
+               asynchronous: bool = True):
     """`keep`: the latest checkpoints kept; `keep_every` > 0 also keeps every checkpoint of a
-    step that is a multiple of it (e.g. the midpoint a study scores)."""
+    step that is a multiple of it (e.g. the midpoint a study scores); `asynchronous`: write in a
+    background thread (benchmarks/checkpoint_save.py measures both)."""
     directory = checkpoint_dir(workdir)
     if read_only and not os.path.isdir(directory):
       raise WorkdirError(f'no checkpoints in {directory}: train first '
@@ -51,7 +53,7 @@ class Checkpointer:
     # every open; it never saves, creates nor cleans anything.
     options = ocp.CheckpointManagerOptions(
         max_to_keep=None if read_only else keep, keep_period=keep_every or None, create=not read_only,
-        cleanup_tmp_directories=not read_only)
+        cleanup_tmp_directories=not read_only, enable_async_checkpointing=asynchronous)
     self._manager = ocp.CheckpointManager(directory, options=options)
     self._directory = directory
     self._writing: int | None = None  # the step of a save that may still run in the background

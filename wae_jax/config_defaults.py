@@ -92,6 +92,9 @@ def base_config() -> ml_collections.ConfigDict:
   config.train.keep_checkpoints = 3  # the latest ones; at least 1
   config.train.keep_every = 0  # > 0: also keep every checkpoint of a step divisible by it
   config.train.fid_every = 0  # > 0: run the FID evaluator during training every N steps
+  # > 0: a jax.profiler trace of this many steps, after two of warm-up, in <workdir>/profile/
+  # (TensorBoard's Profile tab, or the .trace.json.gz in ui.perfetto.dev).
+  config.train.profile_steps = 0
   # True: join JAX's multi-controller runtime (one process per host; JAX detects SLURM, Cloud TPU,
   # MPI). Also done without it when JAX_NUM_PROCESSES > 1 is set (python -m wae_jax.multiprocess).
   config.train.distributed = False

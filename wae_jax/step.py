@@ -106,6 +106,16 @@ def make_train_step(config: Any, mesh: Mesh) -> Callable:
                  compiler_options=cpu_options.on_cpu(cpu_options.TRAIN_STEP))
 
 
+def step_flops(compiled: Any) -> float | None:
+  """FLOPs of one compiled step on all devices, from XLA's cost analysis (which counts one
+  device's share), or None where the backend gives no estimate."""
+  analysis = compiled.cost_analysis()
+  if isinstance(analysis, (list, tuple)):  # older JAX: one dict per module
+    analysis = analysis[0] if analysis else None
+  flops = (analysis or {}).get('flops', 0.0)
+  return flops * jax.device_count() if flops > 0 else None
+
+
 def batch_sharding(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, P(AXIS))
 

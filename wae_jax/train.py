@@ -23,7 +23,8 @@ from wae_jax.checkpoint import Checkpointer, checkpoint_dir, check_resumable, co
 from wae_jax.errors import ConfigError, UserError, WorkdirError
 from wae_jax.models import build
 from wae_jax.pretrain import pretrain_encoder
-from wae_jax.step import batch_sharding, make_mesh, make_train_step, replicated, step_networks
+from wae_jax.step import (batch_sharding, make_mesh, make_train_step, replicated, step_flops,
+                          step_networks)
 from wae_jax.train_state import TrainState, create_train_states
 
 UNSET_STEPS = -1  # config.train.num_steps: train num_epochs epochs instead
@@ -204,6 +205,39 @@ class PendingMetrics:
     return fetched
 
 
+class StepProfile:
+  """A jax.profiler trace of `steps` steps of this run, after two of warm-up (the first compiles),
+  in <workdir>/profile/: TensorBoard's Profile tab reads it, ui.perfetto.dev its
+  perfetto_trace.json.gz. Each step is a StepTraceAnnotation, its wait for data a TraceAnnotation."""
+
+  WARM_UP = 2
+
+  def __init__(self, steps: int, workdir: str, start: int):
+    self.first, self.last = start + self.WARM_UP + 1, start + self.WARM_UP + steps
+    self.directory = os.path.join(workdir, 'profile')
+    self.steps, self.tracing = steps, False
+
+  def before(self, step: int) -> None:
+    if self.steps > 0 and step == self.first:
+      options = jax.profiler.ProfileOptions()
+      options.python_tracer_level = 0  # every Python call: 100,000s of events a step
+      jax.profiler.start_trace(self.directory, create_perfetto_trace=True, profiler_options=options)
+      self.tracing = True
+
+  def after(self, step: int, outputs: Any) -> None:
+    if self.tracing and step == self.last:
+      jax.block_until_ready(outputs)
+      self.stop()
+      tqdm.tqdm.write(f'profile of steps {self.first}-{self.last} in {self.directory}: '
+                      f'tensorboard --logdir {self.directory} (Profile tab), or its '
+                      'perfetto_trace.json.gz in ui.perfetto.dev')
+
+  def stop(self) -> None:
+    if self.tracing:
+      jax.profiler.stop_trace()
+      self.tracing = False
+
+
 class LoopOutputs:
   """The periodic work of one training run (log, image grids, FID, checkpoint) and what it
   shares. Only the chief process writes files; every process takes part in a checkpoint."""
@@ -220,6 +254,8 @@ class LoopOutputs:
     self.reported_corrupt = batches.stats['corrupt']  # those of a resumed run were reported
     self.last_time, self.last_step = time.perf_counter(), start
     self.saved_step = start
+    self.data_wait = 0.0  # seconds the loop waited for batches since the last log
+    self.step_flops: float | None = None  # of one step, all devices (XLA's estimate)
 
   def actions(self) -> list[Periodic]:
     """In order: the log (and its NaN check) before a save, the save last."""
@@ -240,17 +276,23 @@ class LoopOutputs:
     self.check_finite()
     host = self.metrics.take()
     now = time.perf_counter()
-    rate = (step - self.last_step) * self.config.train.batch_size / (now - self.last_time)
-    self.last_time, self.last_step = now, step
+    seconds, steps = now - self.last_time, step - self.last_step
+    speed = {'images_per_second': steps * self.config.train.batch_size / seconds,
+             'data_wait_share': self.data_wait / seconds}  # of the loop's time, blocked on data
+    if self.step_flops:
+      speed['tflops_per_second'] = steps * self.step_flops / seconds / 1e12
+    self.last_time, self.last_step, self.data_wait = now, step, 0.0
     means = {k: float(np.mean([m[k] for _, m in host])) for k in host[-1][1]}
-    self.progress.set_postfix({'img/s': f'{rate:.1f}', **{k: f'{v:.4g}' for k, v in means.items()}})
+    shown = {'img/s': f'{speed["images_per_second"]:.1f}', 'data': f'{speed["data_wait_share"]:.0%}'}
+    if 'tflops_per_second' in speed:
+      shown['TFLOP/s'] = f'{speed["tflops_per_second"]:.3g}'
+    self.progress.set_postfix({**shown, **{k: f'{v:.4g}' for k, v in means.items()}})
     if not self.is_chief:
       return
     self.reported_corrupt = report_corrupt(self.batches.corrupt_files, self.reported_corrupt,
                                            step, self.workdir)
-    for name, value in means.items():
+    for name, value in {**means, **speed}.items():
       self.writer.add_scalar(f'train/{name}', value, step)
-    self.writer.add_scalar('train/images_per_second', rate, step)
     for name, value in self.batches.stats.items():
       self.writer.add_scalar(f'data/{name}', value, step)
 
@@ -268,8 +310,11 @@ class LoopOutputs:
 
   def save(self, step: int, ae_state: TrainState, disc_state: TrainState | None) -> None:
     self.check_finite()
+    started = time.perf_counter()
     self.checkpointer.save(step, ae_state, disc_state, self.step_rng, self.batches.get_state(),
                            self.config)
+    if self.writer:  # how long the loop waited; the write goes on in the background
+      self.writer.add_scalar('checkpoint/save_blocking_seconds', time.perf_counter() - started, step)
     self.saved_step = step
 
   def stop(self, step: int, ae_state: TrainState, disc_state: TrainState | None,
@@ -314,14 +359,25 @@ def _train(config: ml_collections.ConfigDict, workdir: str, batches: Any,
   outputs = LoopOutputs(config, workdir, batches, checkpointer, evaluator, model, step_rng,
                         progress, is_chief, start)
   actions = outputs.actions()
+  profile = StepProfile(config.train.profile_steps, workdir, start)
+  compiled = None
   try:
     with preemption.StopSignals() as signals:  # SIGTERM, SIGINT: save, then stop
       for step in range(start + 1, total + 1):
-        images = next(batches)
-        if outputs.grid_images is None:
-          outputs.grid_images = images[:min(len(images), 32)]
-        global_images = jax.make_array_from_process_local_data(sharding, images)
-        ae_state, disc_state, metrics = train_step(ae_state, disc_state, global_images, step_rng)
+        profile.before(step)
+        with jax.profiler.StepTraceAnnotation('train', step_num=step):
+          waited = time.perf_counter()
+          with jax.profiler.TraceAnnotation('wait for data'):
+            images = next(batches)
+          outputs.data_wait += time.perf_counter() - waited
+          if outputs.grid_images is None:
+            outputs.grid_images = images[:min(len(images), 32)]
+          global_images = jax.make_array_from_process_local_data(sharding, images)
+          if compiled is None:  # compiled ahead of the first call, for XLA's FLOP count
+            compiled = train_step.lower(ae_state, disc_state, global_images, step_rng).compile()
+            outputs.step_flops = step_flops(compiled)
+          ae_state, disc_state, metrics = compiled(ae_state, disc_state, global_images, step_rng)
+        profile.after(step, metrics)
         outputs.metrics.add(step, metrics)
         progress.update(1)
         for periodic in actions:
@@ -332,6 +388,7 @@ def _train(config: ml_collections.ConfigDict, workdir: str, batches: Any,
         if stop_signal and step < total:
           outputs.stop(step, ae_state, disc_state, stop_signal)
   finally:
+    profile.stop()
     progress.close()
     outputs.close()
   return ae_state, disc_state
