@@ -129,6 +129,7 @@ TRAIN_STEP = 'python benchmarks/train_step.py --model=wae_resnet --size=128 --ba
 INPUT_PIPELINE = 'python benchmarks/input_pipeline.py'
 FID_FEATURES = 'python benchmarks/fid_features.py'
 TORCH_STEP = 'python benchmarks/torch_reference_step.py --size=128 --channels-last'
+CHECKPOINT_SAVE = 'python benchmarks/checkpoint_save.py'
 # Each command the pages show, and the test that runs it.
 RUNS = {
     DEMO: 'test_demo_trains_then_the_same_command_resumes',
@@ -138,7 +139,7 @@ RUNS = {
     STUDY: 'test_study_command_runs_the_cpu_preset_tiny',
     TWO_PROCESSES: 'test_two_process_launcher',
     TRAIN_STEP: 'test_benchmark_commands', INPUT_PIPELINE: '... same', FID_FEATURES: '... same',
-    TORCH_STEP: '... same',
+    TORCH_STEP: '... same', CHECKPOINT_SAVE: '... same',
 }
 
 
@@ -212,6 +213,8 @@ def test_benchmark_commands(checkout):
   if os.path.isdir(CELEBA_SAMPLE):
     run(INPUT_PIPELINE, checkout, '--sizes=64', '--rounds=1', '--steps=2', '--warmup=1')
   run(FID_FEATURES, checkout, '--rounds=1', '--image-size=32')
+  output = run(CHECKPOINT_SAVE, checkout, '--width=0.0625', '--size=32', '--saves=2', '--rounds=1', '--json')
+  assert json.loads(output.strip().splitlines()[-1])['async_blocking_s'] > 0
   try:
     import torch  # noqa: F401
   except ImportError:
