@@ -13,6 +13,7 @@ from PIL import Image
 from wae_jax import data, evaluation, figures, fid, metrics
 from wae_jax.evaluation import scores
 from wae_jax.config_defaults import base_config
+from wae_jax.errors import InputError
 
 SIZE = 8
 TEST_IMAGES = 14
@@ -53,6 +54,7 @@ class LinearModel:
     self.latent_dim = int(np.prod(self.shape))
     self.largest_batch = 0
     self.on_output = on_output
+    self.samplers_used = set()
 
   def _out(self, array):
     self.largest_batch = max(self.largest_batch, len(array))
@@ -70,8 +72,10 @@ class LinearModel:
     rng = np.random.default_rng(seed)
     return (self.config.objective.sigma_z * rng.normal(size=(n, self.latent_dim))).astype(np.float32)
 
-  def sample(self, n, seed):
-    return self.decode(self.sample_prior(n, seed))
+  def sample(self, n, seed, sampler='prior'):
+    self.samplers_used.add(sampler)
+    shift = 0.0 if sampler == 'prior' else 1.0  # the stand-in 'gmm' codes: the prior's, moved
+    return self.decode(self.sample_prior(n, seed) + shift)
 
   def reconstruct(self, images):
     return self.decode(self.encode(images))
@@ -210,6 +214,23 @@ def test_fid_of_samples_is_the_samples_part_of_run(config):
   results = dict(evaluator.run(model))
   assert evaluator.fid_of_samples(model, 24) == pytest.approx(results['samples/fid'], rel=1e-9)
   assert evaluator.fid_of_samples(model, 12) != pytest.approx(results['samples/fid'], rel=1e-3)
+
+
+def test_the_samples_come_from_the_configured_sampler_and_the_settings_say_which(config, tmp_path):
+  reals = real_test_images(config)
+  prior_model, gmm_model = LinearModel(config), LinearModel(config)
+  prior = dict(evaluation.Evaluator(config, FakeExtractor(), reference_of(reals)).run(prior_model))
+  config.eval.sampler = 'gmm'
+  evaluator = evaluation.Evaluator(config, FakeExtractor(), reference_of(reals))
+  gmm = dict(evaluator.run(gmm_model, str(tmp_path)))
+  assert prior_model.samplers_used == {'prior'} and gmm_model.samplers_used == {'gmm'}
+  assert gmm['samples/fid'] != pytest.approx(prior['samples/fid'], rel=1e-3)
+  assert gmm['reconstructions/fid'] == pytest.approx(prior['reconstructions/fid'], rel=1e-9)
+  settings = evaluation.read_metrics(str(tmp_path))['parts']['samples']['settings']
+  assert settings['sampler'].startswith('gmm: 10 full-covariance Gaussians')
+  config.eval.sampler = 'vamp'
+  with pytest.raises(InputError, match="sampler 'vamp'"):
+    evaluation.Evaluator(config, FakeExtractor(), reference_of(reals)).run(LinearModel(config)).__next__()
 
 
 def test_missing_reference_stats_say_the_command_that_makes_them(config):

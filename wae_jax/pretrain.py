@@ -17,9 +17,9 @@ import optax
 import tqdm
 from jax.sharding import PartitionSpec as P
 
-from wae_jax import data
+from wae_jax import data, objectives
 from wae_jax.models import DTYPES
-from wae_jax.step import AXIS, batch_sharding, global_normal
+from wae_jax.step import AXIS, batch_sharding, global_prior
 from wae_jax.train_state import TrainState
 
 
@@ -34,9 +34,9 @@ def moment_matching_loss(z_q: jax.Array, z_p: jax.Array) -> jax.Array:
   return jnp.mean((mean_p - mean_q) ** 2) + jnp.mean((cov_p - cov_q) ** 2)
 
 
-def _device_step(params, opt_state, batch_stats, images, rng, *, apply_fn, tx, sigma_z, latent_dim,
-                 dtype):
-  z_prior = sigma_z * global_normal(rng, images.shape[0], latent_dim)
+def _device_step(params, opt_state, batch_stats, images, rng, *, apply_fn, tx, objective,
+                 objective_config, latent_dim, dtype):
+  z_prior = global_prior(objective, objective_config, rng, images.shape[0], latent_dim)
 
   def loss_fn(encoder_params):
     codes, updates = apply_fn({'params': {**params, 'encoder': encoder_params},
@@ -61,7 +61,8 @@ def pretrain_encoder(config: Any, ae_state: TrainState, mesh, rng: jax.Array,
   tx = optax.adam(config.optim.learning_rate, b1=config.optim.beta1)
   step = jax.jit(jax.shard_map(
       functools.partial(_device_step, apply_fn=ae_state.apply_fn, tx=tx,
-                        sigma_z=config.objective.sigma_z, latent_dim=config.model.latent_dim,
+                        objective=objectives.get(config.objective.name),
+                        objective_config=config.objective, latent_dim=config.model.latent_dim,
                         dtype=DTYPES[config.dtype]),
       mesh=mesh, in_specs=(P(), P(), P(), P(AXIS), P()), out_specs=(P(), P(), P(), P()),
       check_vma=False))

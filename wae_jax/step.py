@@ -25,18 +25,30 @@ from wae_jax.models import DTYPES, Networks, build
 from wae_jax.train_state import TrainState
 
 AXIS = 'batch'
+OBJECTIVE_KEY = 2  # folded into a step's key for the objective's own draws (0, 1: its split)
 
 
-def global_normal(rng: jax.Array, local_size: int, dim: int) -> jax.Array:
-  """This device's rows of a [global batch, dim] standard normal draw.
+def global_rows(draw: Callable[[jax.Array, int], jax.Array], rng: jax.Array,
+                local_size: int) -> jax.Array:
+  """This device's rows of `draw(rng, global batch size)`.
 
   Drawing the whole global array and slicing it makes the noise of each example independent
   of how many devices share the batch.
   """
   index = jax.lax.axis_index(AXIS)
   total = local_size * jax.lax.axis_size(AXIS)
-  draw = jax.random.normal(rng, (total, dim), jnp.float32)
-  return jax.lax.dynamic_slice_in_dim(draw, index * local_size, local_size)
+  return jax.lax.dynamic_slice_in_dim(draw(rng, total), index * local_size, local_size)
+
+
+def global_normal(rng: jax.Array, local_size: int, dim: int) -> jax.Array:
+  """This device's rows of a [global batch, dim] standard normal draw."""
+  return global_rows(lambda key, n: jax.random.normal(key, (n, dim), jnp.float32), rng, local_size)
+
+
+def global_prior(objective: objectives.Objective, objective_config: Any, rng: jax.Array,
+                 local_size: int, dim: int) -> jax.Array:
+  """This device's rows of a global batch of the objective's prior draws."""
+  return global_rows(lambda key, n: objective.prior(key, n, dim, objective_config), rng, local_size)
 
 
 def _critic_update(state: TrainState, critic: objectives.LatentCritic, objective_config: Any,
@@ -58,7 +70,8 @@ def _device_step(ae_state: TrainState, disc_state: TrainState | None, images: ja
   noise_rng, prior_rng = jax.random.split(rng)
   batch, latent = images.shape[0], config.model.latent_dim
   noise = global_normal(noise_rng, batch, latent)
-  z_prior = config.objective.sigma_z * global_normal(prior_rng, batch, latent)
+  z_prior = global_prior(objective, config.objective, prior_rng, batch, latent)
+  objective_rng = jax.random.fold_in(rng, OBJECTIVE_KEY)  # the same on every device
 
   def forward(params):
     (codes, reconstruction), updates = ae_state.apply_fn(
@@ -77,7 +90,8 @@ def _device_step(ae_state: TrainState, disc_state: TrainState | None, images: ja
   def autoencoder_loss(outputs):
     codes, reconstructions = outputs
     inputs = objectives.LossInputs(images=images, reconstructions=reconstructions, codes=codes,
-                                   prior_samples=z_prior, critic=critic, axis_name=AXIS)
+                                   prior_samples=z_prior, critic=critic, axis_name=AXIS,
+                                   rng=objective_rng)
     return objective.autoencoder_loss(inputs, config.objective)
 
   (loss, parts), cotangent = jax.value_and_grad(autoencoder_loss, has_aux=True)(outputs)

@@ -35,7 +35,7 @@ import ml_collections
 import numpy as np
 import tqdm
 
-from wae_jax import api, data, figures, multiprocess
+from wae_jax import api, data, figures, multiprocess, samplers
 from wae_jax.evaluation import reference as reference_stats
 from wae_jax.evaluation.reference import EvaluationError, data_protocol, progress_bar
 from wae_jax.evaluation.scores import FID_NETWORK, ImageScores, Reference, SCORES
@@ -127,6 +127,14 @@ class Evaluator:
   def _host_first_sample(self, n: int) -> int:
     return multiprocess.share(-(-n // self.config.eval.batch_size)).start * self.config.eval.batch_size
 
+  def sampler_protocol(self) -> str:
+    config = self.config.eval
+    samplers.check_sampler(config.sampler)
+    if config.sampler == 'prior':
+      return 'prior'
+    return (f'gmm: {config.gmm_components} full-covariance Gaussians fitted to the codes of the '
+            f'first {config.gmm_images} train images')
+
   def batch_stats_protocol(self) -> str:
     batches = self.config.eval.recompute_batch_stats
     if batches <= 0:
@@ -138,7 +146,8 @@ class Evaluator:
     size = self.config.eval.batch_size
     for index in multiprocess.share(-(-n // size)):  # this host's batches
       start = index * size
-      yield figures.to_uint8(model.sample(min(size, n - start), seed=batch_seed(self.config.seed, index)))
+      yield figures.to_uint8(model.sample(min(size, n - start), seed=batch_seed(self.config.seed, index),
+                                          sampler=self.config.eval.sampler))
 
   def fid_of_samples(self, model, n: int) -> float:
     """FID of n random samples (the seeds of `run`, so the same codes at every call)."""
@@ -170,7 +179,7 @@ class Evaluator:
     model_parts = {'batch_stats': self.batch_stats_protocol()}
     return {
         'samples': {'num_images': config.num_samples, 'seed': self.config.seed, **model_parts,
-                    **common(config.num_samples)},
+                    'sampler': self.sampler_protocol(), **common(config.num_samples)},
         'reconstructions': {'num_images': test_images, **model_parts, **common(test_images)},
         'interpolations': {'pairs': pairs, 'steps': config.interpolation_steps, **model_parts,
                            **common(pairs * (config.interpolation_steps - 2))},
@@ -370,14 +379,17 @@ def read_metrics(workdir: str, parts: tuple[str, ...] = PARTS, eval_dir: str = E
 
 def evaluate(config: ml_collections.ConfigDict | None, workdir: str) -> dict:
   """Evaluates the latest checkpoint in `workdir` (config: the eval/data settings; None: the
-  checkpoint's own); returns what it writes to <workdir>/eval/metrics.json."""
+  checkpoint's own); returns what it writes to <workdir>/eval/metrics.json (eval_gmm/ with
+  config.eval.sampler='gmm', so the prior's scores stay)."""
   model = api.load(workdir)
   config = config or model.config
   if config.model.image_size != model.config.model.image_size:
     raise EvaluationError(f'{workdir}: the checkpoint makes {model.config.model.image_size}px images but '
                           f'the config says {config.model.image_size}; evaluate with its own config')
-  for name, value in Evaluator(config).run(model, workdir):
+  samplers.check_sampler(config.eval.sampler)
+  eval_dir = EVAL_DIR if config.eval.sampler == 'prior' else f'{EVAL_DIR}_{config.eval.sampler}'
+  for name, value in Evaluator(config).run(model, workdir, eval_dir=eval_dir):
     if jax.process_index() == 0:
       tqdm.tqdm.write(f'{name} = {value:.6g}')
   multiprocess.barrier('metrics written')  # by process 0
-  return read_metrics(workdir)
+  return read_metrics(workdir, eval_dir=eval_dir)

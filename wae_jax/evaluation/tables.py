@@ -59,8 +59,9 @@ def part_scores(part: str, records: dict[str, dict]) -> list:
 
 def _part_protocol(part: str, settings: dict) -> str:
   if part == 'samples':
-    return (f'{settings["num_images"]:,} random samples, z ~ N(0, sigma_z^2 I) of each model '
-            f'(seed {settings["seed"]})')
+    sampler = settings.get('sampler', 'prior')  # metrics written before samplers existed: the prior
+    codes = 'z ~ N(0, sigma_z^2 I) of each model' if sampler == 'prior' else f'codes of the {sampler}'
+    return f'{settings["num_images"]:,} random samples, {codes} (seed {settings["seed"]})'
   if part == 'reconstructions':
     return (f'reconstructions of the first {settings["num_images"]:,} images of the split, scored '
             'against the reference statistics of those very images (perfect reconstructions '

@@ -1,13 +1,17 @@
-"""Objectives, one module each, found by name; the contract they declare and the step reads.
+"""Objectives, one module each, listed in `MODULES`; the contract they declare and the step reads.
 
-A module `wae_jax/objectives/<name>.py` declares `OBJECTIVE = Objective(...)` and
-`config.objective.name = '<name>'` selects it, so a new objective, adversarial or not, is one
-file plus a config. `wae_jax.step` reads only the declared fields:
+A module `wae_jax/objectives/<name>.py` declares `OBJECTIVE = Objective(...)`, a line of
+`MODULES` names it, and `config.objective.name = '<name>'` selects it: a new objective,
+adversarial or not, is one file, that line and a config. `wae_jax.step` reads only the declared
+fields:
 
 - `needs`: what the auto-encoder loss reads from the encoder, 'point' (the code z, which every
   encoder gives) or 'gaussian' (also the mean and log-variance of a Gaussian encoder);
 - `autoencoder_loss(inputs, config)`: the auto-encoder's loss and its named parts, from
-  `LossInputs` and `config.objective`;
+  `LossInputs` (which carries a key for the objective's own draws) and `config.objective`;
+- `prior(rng, n, latent_dim, config)`: n draws of the prior the codes are pulled towards, which
+  the step, the encoder's pre-training and the notebook API's `sample` all use (default: N(0,
+  sigma_z^2 I));
 - `critic`: None, or a `LatentCritic`, a discriminator on codes (the models' `discriminator`)
   trained each step, before the auto-encoder, with its own loss;
 - `min_batch_size`: the smallest global batch the loss is defined on.
@@ -17,10 +21,10 @@ The shared terms (reconstruction cost, KL, MMD, GAN log-likelihoods) are in `wae
 
 import dataclasses
 import importlib
-import pkgutil
 from typing import Any, Callable
 
 import jax
+import jax.numpy as jnp
 
 from wae_jax import models
 from wae_jax.errors import ConfigError
@@ -35,6 +39,7 @@ class LossInputs:
   prior_samples: jax.Array  # [b, latent] draws from the prior N(0, sigma_z^2 I)
   critic: Callable[[jax.Array], jax.Array] | None  # the latent critic's logits, after its update
   axis_name: str | None  # the device axis a whole-batch statistic gathers over; None: one device
+  rng: jax.Array | None = None  # a key for the objective's own draws, the same on every device
 
 
 # (inputs, config.objective) -> (loss, {part name: value}); scalars, means over the batch.
@@ -50,6 +55,15 @@ class LatentCritic:
   loss: CriticLoss
 
 
+# (rng, n, latent_dim, config.objective) -> [n, latent_dim] float32 draws of the prior.
+Prior = Callable[[jax.Array, int, int, Any], jax.Array]
+
+
+def gaussian_prior(rng: jax.Array, n: int, latent_dim: int, config: Any) -> jax.Array:
+  """N(0, sigma_z^2 I), config.objective.sigma_z: the thesis's prior, for every model."""
+  return config.sigma_z * jax.random.normal(rng, (n, latent_dim), jnp.float32)
+
+
 @dataclasses.dataclass(frozen=True)
 class Objective:
   name: str
@@ -57,6 +71,11 @@ class Objective:
   autoencoder_loss: AutoEncoderLoss
   critic: LatentCritic | None = None
   min_batch_size: int = 1
+  prior: Prior = gaussian_prior
+
+
+# Every objective, by its config.objective.name: the module of this package declaring it.
+MODULES = {'vae': 'vae', 'wae_gan': 'wae_gan', 'wae_mmd': 'wae_mmd', 'swae': 'swae'}
 
 
 # How the one-line errors name each kind of code.
@@ -64,16 +83,16 @@ CODE_WORDS = {'point': 'a point code', 'gaussian': 'a Gaussian code (mean and lo
 
 
 def names() -> list[str]:
-  """The objectives there are: the modules of this package."""
-  return sorted(module.name for module in pkgutil.iter_modules(__path__))
+  """The objectives there are (MODULES)."""
+  return sorted(MODULES)
 
 
 def get(name: str) -> Objective:
-  """The objective declared by `wae_jax.objectives.<name>`; ConfigError for an unknown name."""
-  if name not in names():
+  """The objective named `name` (MODULES); ConfigError for an unknown name."""
+  if name not in MODULES:
     raise ConfigError(f'unknown objective {name!r}: config.objective.name must be one of '
                       f'{", ".join(names())}')
-  return importlib.import_module(f'{__name__}.{name}').OBJECTIVE
+  return importlib.import_module(f'{__name__}.{MODULES[name]}').OBJECTIVE
 
 
 def fits(objective: Objective, code: models.Code) -> bool:
