@@ -141,16 +141,19 @@ def test_sliced_wasserstein_equals_a_direct_numpy_computation():
 
 
 def test_sliced_wasserstein_of_two_gaussians_approaches_its_closed_form():
-  """N(m, s^2 I) against N(0, I) in d dimensions: a unit direction t sees N(t.m, s^2) against
-  N(0, 1), whose W_2^2 is (t.m)^2 + (s - 1)^2; over uniform directions E[(t.m)^2] = |m|^2 / d."""
+  """N(m, s^2 I) against N(0, I): a unit direction t sees N(t.m, s^2) against N(0, 1), whose
+  W_2^2 is (t.m)^2 + (s - 1)^2; over uniform directions E[(t.m)^2] = |m|^2 / d."""
   from wae_jax.objectives import swae
-  d, n, s, m = 4, 20_000, 2.0, np.array([1.0, -2.0, 0.5, 0.0])
+  d, n, s, m = 4, 8_000, 2.0, np.array([1.0, -2.0, 0.5, 0.0])
   keys = jax.random.split(jax.random.key(3), 3)
   z_q = m + s * jax.random.normal(keys[0], (n, d))
   z_p = jax.random.normal(keys[1], (n, d))
-  value = float(swae.sliced_wasserstein(z_q, z_p, swae.random_directions(keys[2], 2000, d)))
-  closed_form = float(m @ m) / d + (s - 1.0) ** 2  # 2.3125
-  assert value == pytest.approx(closed_form, rel=0.03)  # sampling error of n and of 2000 directions
+  directions = swae.random_directions(keys[2], 100, d)
+  value = float(swae.sliced_wasserstein(z_q, z_p, directions))
+  given_directions = float(np.mean((np.asarray(directions) @ m) ** 2)) + (s - 1.0) ** 2
+  assert value == pytest.approx(given_directions, rel=0.05)  # 6 seeds: within 2.8 %, from n
+  many = np.asarray(swae.random_directions(jax.random.key(4), 20_000, d))
+  assert np.mean((many @ m) ** 2) == pytest.approx(float(m @ m) / d, rel=0.02)  # uniform on the sphere
 
 
 def test_swae_loss_adds_the_weighted_sliced_distance_and_uses_the_objectives_key():

@@ -98,6 +98,32 @@ def small_tiny_study():
   return config
 
 
+def test_paired_differences_and_mean_sd_from_known_scores():
+  """The seed tables' arithmetic on made-up records (the end-to-end study below runs in -m slow;
+  the README's study command runs the runner itself in the default run)."""
+  from wae_jax.evaluation import seeds
+  fids = {('wae', 0): 300.0, ('wae_resnet', 0): 280.0, ('wae', 1): 310.0, ('wae_resnet', 1): 320.0,
+          ('wae', 2): 330.0, ('wae_resnet', 2): 290.0}
+  mses = {('wae', k): 0.01 for k in range(3)} | {('wae_resnet', k): 0.02 + k * 0.001 for k in range(3)}
+  members = [seeds.Member(f'{e}_seed{k}', e, {}, k) for e, k in fids]
+  records = {f'{e}_seed{k}': {'parts': {
+      'samples': {'fid': fids[e, k]}, 'interpolations': {'fid': fids[e, k] - 50},
+      'reconstructions': {'fid': fids[e, k] - 80, 'mse': mses[e, k]}}} for e, k in fids}
+  rows = seeds.paired_differences(members, records, [('wae_resnet', 'wae'), ('vae_resnet', 'vae')])
+  by = {(row['part'], row['score']): row for row in rows}
+  samples = by['samples', 'fid']
+  assert samples['differences'] == [-20.0, 10.0, -40.0] and samples['seeds'] == [0, 1, 2]
+  assert samples['mean'] == pytest.approx(-50 / 3) and samples['sd'] == pytest.approx(np.std([-20, 10, -40], ddof=1))
+  assert (samples['favour_a'], samples['favour_b'], samples['verdict']) == (2, 1, None)
+  mse = by['reconstructions', 'mse']  # lower is better: every seed favours wae
+  assert mse['differences'] == pytest.approx([0.01, 0.011, 0.012]) and mse['verdict'] == 'wae'
+  assert {row['a'] for row in rows} == {'wae_resnet'}  # a pair without runs gives no rows
+  samples_table = seeds.summary_tables(members, records).split('### Table 4.4')[1].split('###')[0]
+  assert '| wae | 313.333 ± 15.275 | 3 |' in samples_table  # mean ± SD (ddof 1) of 300, 310, 330
+  assert '| wae_resnet | 296.667 ± 20.817 | 3 |' in samples_table
+
+
+@pytest.mark.slow  # 2 min: four trainings; the README's study command runs the runner by default
 def test_tiny_preset_end_to_end_then_everything_is_skipped(tmp_path, monkeypatch):
   directory = str(tmp_path / 'study')
   features = PooledFeatures()
