@@ -18,7 +18,6 @@ from PIL import Image
 from wae_jax import fid
 from wae_jax.fid import weights
 
-
 NUM_IMAGES = 32
 IMAGE_SIZE = 32
 # The CLI (a subprocess) and the test compute the features with the same network, compiled with

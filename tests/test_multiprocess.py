@@ -24,7 +24,6 @@ from test_preemption import SIGNALLED_LAUNCH
 from test_step import assert_trees_close
 from test_train import read_scalars, restore_states, tiny_config
 
-
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTS = os.path.join(REPO, 'tests')
 LAUNCH = os.path.join(REPO, 'launch.py')
