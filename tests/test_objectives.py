@@ -25,12 +25,12 @@ def config_for(model, objective, batch_size=8):
 
 
 def test_each_module_declares_the_objective_of_its_name():
-  assert objectives.names() == ['swae', 'vae', 'wae_gan', 'wae_mmd']
+  assert objectives.names() == ['rae', 'swae', 'vae', 'wae_gan', 'wae_mmd']
   for name in objectives.names():
     objective = objectives.get(name)
     assert objective.name == name and objective.needs in objectives.CODE_WORDS
   assert objectives.get('wae_gan').critic is not None
-  assert all(objectives.get(name).critic is None for name in ('vae', 'wae_mmd', 'swae'))
+  assert all(objectives.get(name).critic is None for name in ('vae', 'wae_mmd', 'swae', 'rae'))
   # A helper module in the package is not an objective: only MODULES are.
   assert 'losses' not in objectives.names()
 
@@ -42,14 +42,14 @@ def test_vae_objective_on_a_point_encoder_is_a_one_line_error():
   assert '\n' not in message
   assert message == ("config.objective.name='vae' needs a Gaussian code (mean and log-variance) "
                      "but config.model.name='wae' gives a point code: use model vae or vae_resnet, "
-                     "or objective swae or wae_gan or wae_mmd")
+                     "or objective rae or swae or wae_gan or wae_mmd")
   check_config(config_for('wae_resnet', 'wae_gan'), num_devices=1)
   check_config(config_for('vae_resnet', 'vae'), num_devices=1)
   check_config(config_for('vae', 'wae_mmd'), num_devices=1)  # a Gaussian code has a z too
 
 
 def test_unknown_objective_and_small_batch_are_config_errors():
-  with pytest.raises(ConfigError, match='wae_sinkhorn.*one of swae, vae, wae_gan, wae_mmd'):
+  with pytest.raises(ConfigError, match='wae_sinkhorn.*one of rae, swae, vae, wae_gan, wae_mmd'):
     check_config(config_for('wae', 'wae_sinkhorn'), num_devices=1)
   with pytest.raises(ConfigError, match='wae_mmd needs config.train.batch_size >= 2'):
     check_config(config_for('wae', 'wae_mmd', batch_size=1), num_devices=1)
@@ -177,3 +177,45 @@ def test_the_default_prior_draws_n_0_sigma_z_squared():
   draws = objectives.get('swae').prior(jax.random.key(0), 10_000, 3, config)
   assert draws.shape == (10_000, 3)
   np.testing.assert_allclose(np.std(np.asarray(draws), axis=0), 2.0, rtol=0.03)
+
+
+def test_rae_loss_is_the_cost_plus_the_code_norm_and_the_decoder_kernels_l2():
+  from flax import traverse_util
+  config = base_config().objective
+  config.penalty_weight, config.decoder_l2 = 0.5, 1e-3
+  inputs, cost = loss_inputs()
+  loss, parts = objectives.get('rae').autoencoder_loss(inputs, config)
+  z = np.asarray(inputs.codes['z'], np.float64)
+  code_norm = 0.5 * np.mean(np.sum(z ** 2, axis=1))
+  assert float(parts['code_norm']) == pytest.approx(code_norm, rel=1e-5)
+  assert float(loss) == pytest.approx(cost + 0.5 * code_norm, rel=1e-5)
+  model = config_for('wae', 'rae')
+  states = create_train_states(model, step_lib.step_networks(model), jax.random.key(0))
+  flat = traverse_util.flatten_dict(states[0].params['decoder'])
+  squares = sum(float(np.sum(np.asarray(v, np.float64) ** 2)) for k, v in flat.items() if k[-1] == 'kernel')
+  penalty, penalty_parts = objectives.get('rae').parameter_penalty(states[0].params, config)
+  assert float(penalty_parts['decoder_l2']) == pytest.approx(squares, rel=1e-5)
+  assert float(penalty) == pytest.approx(1e-3 * squares, rel=1e-5)
+
+
+def test_the_step_adds_the_parameter_penalty_gradient_to_the_decoder_only():
+  """Adam's first moment after one step is (1 - beta1) g, so raising RAE's decoder_l2 from 0 to
+  lambda adds (1 - beta1) 2 lambda theta to every decoder kernel's and nothing elsewhere."""
+  from flax import traverse_util
+  images = np.asarray(jax.random.uniform(jax.random.key(2), (4, 32, 32, 3)))
+  mesh = step_lib.make_mesh(jax.devices()[:1])
+  moments = []
+  for weight in (0.0, 10.0):
+    config = config_for('wae', 'rae')
+    config.objective.decoder_l2 = weight
+    states = create_train_states(config, step_lib.step_networks(config), jax.random.key(0))
+    initial = jax.device_get(states[0].params)  # the step donates its input states
+    ae_state, _, metrics = step_lib.make_train_step(config, mesh)(*states, images, jax.random.key(1))
+    moments.append(traverse_util.flatten_dict(ae_state.opt_state[0].mu))
+  params = traverse_util.flatten_dict(initial)
+  beta1 = config.optim.beta1
+  for key, theta in params.items():
+    added = np.asarray(moments[1][key]) - np.asarray(moments[0][key])
+    expected = (1 - beta1) * 2 * 10.0 * np.asarray(theta) if key[0] == 'decoder' and key[-1] == 'kernel' else 0.0
+    np.testing.assert_allclose(added, expected, rtol=1e-3, atol=1e-6, err_msg=str(key))
+  assert float(metrics['decoder_l2']) > 0

@@ -13,7 +13,6 @@ batch [N, S, S, 3] at the model's size S, float in [0, 1] or uint8 (scaled by 1/
 
 import copy
 import os
-import functools
 from collections.abc import Iterable
 from typing import Any, Callable
 
@@ -26,7 +25,6 @@ from wae_jax import data, models, objectives, samplers
 from wae_jax.models.blocks import BN_MOMENTUM
 from wae_jax.checkpoint import Checkpointer, config_from_meta
 from wae_jax.errors import InputError, WorkdirError
-from wae_jax.train_state import create_train_states
 
 
 class Model:
@@ -223,11 +221,7 @@ def load(workdir: str, step: int | None = None) -> Model:
       raise WorkdirError(f'{workdir} has no checkpoint of step {step}; its checkpoints are of '
                          f'steps {", ".join(map(str, steps))}')
     config = config_from_meta(checkpointer.restore_meta(step))
-    networks = models.build(config.model, config.dtype)
-    abstract = jax.eval_shape(functools.partial(create_train_states, config, networks),
-                              jax.random.key(0))
-    ae_state, _, _, _ = checkpointer.restore(abstract[0], None, step)
+    variables = checkpointer.restore_variables(step)  # no optimizer or objective built
   finally:
     checkpointer.close()
-  return Model(config, _variables(ae_state), step, networks.autoencoder,
-               mixture_file=samplers.mixture_path(workdir, step))
+  return Model(config, variables, step, mixture_file=samplers.mixture_path(workdir, step))

@@ -14,6 +14,7 @@ from typing import Any
 import jax
 import ml_collections
 import orbax.checkpoint as ocp
+from etils import epath
 
 from wae_jax.config_defaults import base_config, flat_fields, is_fixed_on_resume
 from wae_jax.errors import ConfigError, UserError, WorkdirError
@@ -73,8 +74,11 @@ class Checkpointer:
     """
     self.wait()  # for the save before (Orbax would wait for it too), and its error
     needs = self._bytes_needed((ae_state, disc_state))
-    free = shutil.disk_usage(self._directory).free
-    if free < needs:
+    try:
+      free = shutil.disk_usage(self._directory).free
+    except OSError:  # no local directory (e.g. a bucket): nothing to measure
+      free = None
+    if free is not None and free < needs:
       raise self._write_error(step, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), needs, free)
     meta = {'step': step, 'rng': jax.random.key_data(rng).tolist(), 'data': data_state,
             'config': json.loads(config.to_json())}
@@ -152,6 +156,20 @@ class Checkpointer:
     meta = restored['meta']
     rng = jax.random.wrap_key_data(jax.numpy.asarray(meta['rng'], jax.numpy.uint32))
     return restored['autoencoder'], restored.get('discriminator'), rng, meta
+
+  def restore_variables(self, step: int) -> dict:
+    """The auto-encoder's 'params' and 'batch_stats' of the checkpoint of `step`, on this
+    process's first device, read by the tree the checkpoint itself holds: no optimizer, objective
+    or train state has to be built (what a notebook or an evaluator needs)."""
+    handler = ocp.StandardCheckpointHandler()
+    try:  # the tree of the item as saved (Orbax keeps step <k>'s items in <k>/<item>/)
+      saved = handler.metadata(epath.Path(self._directory) / str(step) / 'autoencoder')
+    finally:
+      handler.close()
+    abstract = placed(jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype), saved))
+    state = self._manager.restore(step, args=ocp.args.Composite(
+        autoencoder=ocp.args.StandardRestore(abstract)))['autoencoder']
+    return {'params': state['params'], 'batch_stats': state['batch_stats']}
 
   def wait(self) -> None:
     """Waits for a save running in the background; raises CheckpointWriteError if it failed."""

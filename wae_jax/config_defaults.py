@@ -42,7 +42,7 @@ def base_config() -> ml_collections.ConfigDict:
   config.model.decoder_hidden_units = ml_collections.FieldReference(None, field_type=int)  # 0: none
 
   config.objective = ml_collections.ConfigDict()
-  config.objective.name = 'wae_gan'  # vae | wae_gan | wae_mmd | swae (wae_jax/objectives/MODULES)
+  config.objective.name = 'wae_gan'  # vae | wae_gan | wae_mmd | swae | rae (wae_jax/objectives/MODULES)
   config.objective.sigma_z = 1.414  # prior N(0, sigma_z^2 I); thesis: 1.414 for WAEs, 1 for VAEs
   # c(x, y) = cost_scale * ||x - y||^2 summed over pixels in [0, 1]. The thesis writes ||x - y||^2
   # with no scale (1.0 here) and gives no decoder variance for its VAEs (for the VAE objective the
@@ -52,6 +52,7 @@ def base_config() -> ml_collections.ConfigDict:
   config.objective.cost_scale = 0.05
   config.objective.penalty_weight = 1.0  # lambda; WAE paper on CelebA: 1 (GAN), 100 (MMD)
   config.objective.num_projections = 50  # swae: random directions of the sliced distance per step
+  config.objective.decoder_l2 = 1e-7  # rae: weight of the decoder kernels' squared L2 norm
 
   config.optim = ml_collections.ConfigDict()
   config.optim.learning_rate = 3e-4  # auto-encoder Adam

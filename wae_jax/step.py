@@ -96,6 +96,11 @@ def _device_step(ae_state: TrainState, disc_state: TrainState | None, images: ja
 
   (loss, parts), cotangent = jax.value_and_grad(autoencoder_loss, has_aux=True)(outputs)
   (grads,) = pullback(cotangent)
+  if objective.parameter_penalty is not None:  # a function of the parameters alone
+    (penalty, penalty_parts), penalty_grads = jax.value_and_grad(
+        objective.parameter_penalty, has_aux=True)(ae_state.params, config.objective)
+    grads = jax.tree.map(jnp.add, grads, penalty_grads)
+    loss, parts = loss + penalty, {**parts, **penalty_parts}
   grads = jax.lax.pmean(grads, AXIS)
   ae_state = ae_state.apply_gradients(grads=grads, batch_stats=batch_stats)
   metrics = jax.lax.pmean({'loss': loss, **parts, **metrics}, AXIS)

@@ -14,6 +14,8 @@ fields:
   sigma_z^2 I));
 - `critic`: None, or a `LatentCritic`, a discriminator on codes (the models' `discriminator`)
   trained each step, before the auto-encoder, with its own loss;
+- `parameter_penalty(params, config)`: None, or a penalty on the auto-encoder's parameters
+  (e.g. RAE's L2 on the decoder's weights) added to its loss, with its named parts;
 - `min_batch_size`: the smallest global batch the loss is defined on.
 
 The shared terms (reconstruction cost, KL, MMD, GAN log-likelihoods) are in `wae_jax.losses`.
@@ -55,6 +57,8 @@ class LatentCritic:
   loss: CriticLoss
 
 
+# (auto-encoder params, config.objective) -> (penalty, {part name: value}); scalars.
+ParameterPenalty = Callable[[Any, Any], tuple[jax.Array, dict[str, jax.Array]]]
 # (rng, n, latent_dim, config.objective) -> [n, latent_dim] float32 draws of the prior.
 Prior = Callable[[jax.Array, int, int, Any], jax.Array]
 
@@ -72,10 +76,11 @@ class Objective:
   critic: LatentCritic | None = None
   min_batch_size: int = 1
   prior: Prior = gaussian_prior
+  parameter_penalty: ParameterPenalty | None = None
 
 
 # Every objective, by its config.objective.name: the module of this package declaring it.
-MODULES = {'vae': 'vae', 'wae_gan': 'wae_gan', 'wae_mmd': 'wae_mmd', 'swae': 'swae'}
+MODULES = {'vae': 'vae', 'wae_gan': 'wae_gan', 'wae_mmd': 'wae_mmd', 'swae': 'swae', 'rae': 'rae'}
 
 
 # How the one-line errors name each kind of code.

@@ -1,0 +1,37 @@
+"""RAE (Ghosh et al. 2020, "From Variational to Deterministic Autoencoders"), the RAE-L2 variant:
+c(x, G(z)) + beta 1/2 ||z||^2 + lambda ||theta_G||^2, a deterministic auto-encoder.
+
+beta is `config.objective.penalty_weight`, lambda `config.objective.decoder_l2`. The decoder
+regulariser is the L2 norm of the decoder's kernels (its weights; not biases or BatchNorm
+scales), not the paper's gradient penalty (RAE-GP): L2 is one more term of the loss, where the
+gradient penalty would need the decoder's gradient in every step (a second backward pass), and
+the paper finds the variants close. No prior enters training: the codes are only kept small;
+samples come from the prior or, as the paper does, from a mixture fitted to the codes after
+training (`config.eval.sampler='gmm'`, wae_jax/samplers.py). Hyper-parameters not tuned here.
+"""
+
+import jax
+import jax.numpy as jnp
+
+from wae_jax import losses
+from wae_jax.objectives import LossInputs, Objective
+
+
+def autoencoder_loss(inputs: LossInputs, config) -> tuple[jax.Array, dict[str, jax.Array]]:
+  """c(x, G(z)) + beta 1/2 ||z||^2, averaged over the batch."""
+  cost = jnp.mean(losses.reconstruction_cost(inputs.images, inputs.reconstructions,
+                                             config.cost_scale))
+  code_norm = 0.5 * jnp.mean(jnp.sum(inputs.codes['z'].astype(jnp.float32) ** 2, axis=-1))
+  return cost + config.penalty_weight * code_norm, {'reconstruction': cost, 'code_norm': code_norm}
+
+
+def decoder_l2(params, config) -> tuple[jax.Array, dict[str, jax.Array]]:
+  """lambda x the sum of squares of the decoder's kernels."""
+  kernels = [leaf for path, leaf in jax.tree_util.tree_leaves_with_path(params['decoder'])
+             if getattr(path[-1], 'key', None) == 'kernel']
+  norm = sum(jnp.sum(kernel.astype(jnp.float32) ** 2) for kernel in kernels)
+  return config.decoder_l2 * norm, {'decoder_l2': norm}
+
+
+OBJECTIVE = Objective(name='rae', needs='point', autoencoder_loss=autoencoder_loss,
+                      parameter_penalty=decoder_l2)
