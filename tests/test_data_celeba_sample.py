@@ -34,6 +34,7 @@ def test_official_split_counts():
   assert data.num_images(sample_config(HALF_ZIP), 'train') == 10_000
 
 
+@pytest.mark.slow  # 37 s over 14,560 images; test_data.py checks epoch coverage on a synthetic zip
 def test_one_epoch_yields_every_train_image_once():
   """One pass of the shuffled batches equals the split read in file order, as a multiset of images."""
   def keys(batches):

@@ -279,6 +279,15 @@ def test_evaluation_resumes_the_parts_already_in_metrics_json(config, tmp_path):
   again = dict(evaluation.Evaluator(config, extractor, reference).run(model, str(tmp_path)))
   assert extractor.images == 0 and again == first
 
+  # A metrics.json from before the 'sampler' setting existed: its samples were the prior's.
+  path = tmp_path / 'eval' / 'metrics.json'
+  written = json.loads(path.read_text())
+  del written['parts']['samples']['settings']['sampler']
+  path.write_text(json.dumps(written))
+  extractor = FakeExtractor()
+  assert dict(evaluation.Evaluator(config, extractor, reference).run(model, str(tmp_path))) == first
+  assert extractor.images == 0
+
   config.eval.num_samples = 16  # only the samples part is stale
   extractor = FakeExtractor()
   changed = dict(evaluation.Evaluator(config, extractor, reference).run(model, str(tmp_path)))

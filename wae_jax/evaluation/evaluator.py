@@ -332,6 +332,10 @@ def with_configured_batch_stats(model, config: ml_collections.ConfigDict):
   return model.with_recomputed_batch_stats(images, seed=config.seed)
 
 
+# Settings added since metrics.json files were first written, with the value they had before.
+ADDED_SETTINGS = {'sampler': 'prior'}
+
+
 def _reusable_parts(directory: str | None, record: dict, settings: dict) -> dict:
   """Parts of an earlier metrics.json that hold for this step, protocol and settings."""
   path = os.path.join(directory, METRICS_FILE) if directory else None
@@ -347,7 +351,12 @@ def _reusable_parts(directory: str | None, record: dict, settings: dict) -> dict
     return {}
   return {part: {name: value for name, value in result.items() if name != 'settings'}
           for part, result in earlier.get('parts', {}).items()
-          if part in settings and result.get('settings') == settings[part]}
+          if part in settings and _with_added(result.get('settings', {}), settings[part]) == settings[part]}
+
+
+def _with_added(earlier: dict, now: dict) -> dict:
+  """Earlier settings with the ADDED_SETTINGS they lack (and `now` has) at their old value."""
+  return {**{name: value for name, value in ADDED_SETTINGS.items() if name in now}, **earlier}
 
 
 def write_json(path: str, content: dict) -> None:
