@@ -51,9 +51,7 @@ def test_a_full_disk_stops_at_that_save_in_one_line_and_the_run_resumes(image_fo
                       r'of step 4 is intact', errors[0]), errors[0]
   steps = sorted(int(name) for name in os.listdir(saved / 'checkpoints') if name.isdigit())
   assert steps == [2, 4]
-  assert wae_jax.load(str(saved)).step == 4  # intact: it loads, and training resumes from it
-  train.train_and_evaluate(tiny_config(image_folder, num_steps=6), str(saved))
-  assert wae_jax.load(str(saved)).step == 6
+  assert wae_jax.load(str(saved)).step == 4  # intact: it loads (resuming is tested in test_train.py)
 
 
 def test_a_save_failing_in_the_background_stops_the_run_at_that_step(image_folder, tmp_path,
