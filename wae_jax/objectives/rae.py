@@ -4,10 +4,12 @@ c(x, G(z)) + beta 1/2 ||z||^2 + lambda ||theta_G||^2, a deterministic auto-encod
 beta is `config.objective.penalty_weight`, lambda `config.objective.decoder_l2`. The decoder
 regulariser is the L2 norm of the decoder's kernels (its weights; not biases or BatchNorm
 scales), not the paper's gradient penalty (RAE-GP): L2 is one more term of the loss, where the
-gradient penalty would need the decoder's gradient in every step (a second backward pass), and
-the paper finds the variants close. No prior enters training: the codes are only kept small;
+gradient penalty would need the decoder's gradient in every step (a second backward pass). No
+prior enters training: the codes are only kept small;
 samples come from the prior or, as the paper does, from a mixture fitted to the codes after
-training (`config.eval.sampler='gmm'`, wae_jax/samplers.py). Hyper-parameters not tuned here.
+training (`config.eval.sampler='gmm'`, wae_jax/samplers.py). Not tuned here: beta defaults to
+the shared penalty_weight (1.0); a public PyTorch RAE for CelebA uses beta 1e-4, lambda 1e-7
+(on its own reconstruction scale).
 """
 
 import jax
