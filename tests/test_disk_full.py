@@ -36,7 +36,7 @@ def tmpfs_command(mount_point, command):
 def test_a_full_disk_stops_at_that_save_in_one_line_and_the_run_resumes(image_folder, tmp_path):
   mount_point, saved = tmp_path / 'small_disk', tmp_path / 'saved'
   mount_point.mkdir()
-  config = config_file(tmp_path, image_folder, FIELDS)
+  config = config_file(tmp_path, image_folder, **FIELDS)
   workdir = mount_point / 'run'
   command = tmpfs_command(mount_point, f'{sys.executable} launch.py --config={config} '
                                        f'--workdir={workdir}; status=$?; cp -r {workdir} {saved}; exit $status')

@@ -20,7 +20,7 @@ import wae_jax
 from wae_jax import evaluation, multiprocess, train
 from wae_jax.checkpoint import checkpoint_dir
 
-from test_preemption import SIGNALLED_LAUNCH
+from test_preemption import SIGNALLED_LAUNCH, config_file
 from test_step import assert_trees_close
 from test_train import read_scalars, restore_states, tiny_config
 
@@ -71,15 +71,6 @@ def run_processes(command, tmp_path, num_processes=2, timeout=300, env=None, unt
       file.close()
   results = [(process.returncode, output) for process, output in zip(processes, read())]
   return results if until is None else (results, stopped_after)
-
-
-def config_file(tmp_path, image_folder, **fields):
-  """A config file for launch.py: test_train's tiny config with `fields` (dotted names) set."""
-  path = tmp_path / 'tiny_config.py'
-  settings = ''.join(f'  config.{name} = {value!r}\n' for name, value in fields.items())
-  path.write_text('from test_train import tiny_config\n\n\ndef get_config():\n'
-                  f'  config = tiny_config({image_folder!r})\n{settings}  return config\n')
-  return str(path)
 
 
 def train_in_two_processes(tmp_path, image_folder, workdir, audit_dir=None, **fields):

@@ -47,7 +47,7 @@ LAUNCH = os.path.join(REPO, 'launch.py')
 FIELDS = {'train.num_steps': 6, 'train.checkpoint_every': 4, 'train.image_every': 0}
 
 
-def config_file(tmp_path, image_folder, fields):
+def config_file(tmp_path, image_folder, **fields):
   """A config file for launch.py: test_train's tiny config with `fields` (dotted names) set."""
   path = tmp_path / 'tiny_config.py'
   settings = ''.join(f'  config.{name} = {value!r}\n' for name, value in fields.items())
@@ -74,7 +74,7 @@ def written_steps(workdir):
 
 def test_sigterm_mid_run_saves_that_step_and_the_same_command_resumes_bit_identically(
     image_folder, tmp_path):
-  config = config_file(tmp_path, image_folder, FIELDS)
+  config = config_file(tmp_path, image_folder, **FIELDS)
   workdir = str(tmp_path / 'preempted')
   stopped = launch_signalled(config, workdir, 'SIGTERM', at=3)  # arrives while step 3 is fetched
   assert stopped.returncode == 128 + signal.SIGTERM, stopped.stderr[-3000:]
@@ -94,7 +94,7 @@ def test_sigterm_mid_run_saves_that_step_and_the_same_command_resumes_bit_identi
 
 
 def test_ctrl_c_saves_and_stops_with_one_line_instead_of_a_traceback(image_folder, tmp_path):
-  config = config_file(tmp_path, image_folder, FIELDS)
+  config = config_file(tmp_path, image_folder, **FIELDS)
   workdir = str(tmp_path / 'interrupted')
   stopped = launch_signalled(config, workdir, 'SIGINT', at=2)
   assert stopped.returncode == 128 + signal.SIGINT, stopped.stderr[-3000:]

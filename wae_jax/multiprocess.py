@@ -34,6 +34,7 @@ from collections.abc import Iterator, Sequence
 import jax
 import numpy as np
 
+from wae_jax import preemption
 from wae_jax.errors import UserError
 
 COORDINATOR = 'JAX_COORDINATOR_ADDRESS'
@@ -248,7 +249,7 @@ def _forward(stream, prefix: str, out) -> None:
 
 
 # The exit statuses of a process that stopped on a signal after saving (preemption.Stopped).
-STOPPED_ON = {128 + number: number.name for number in (signal.SIGTERM, signal.SIGINT)}
+STOPPED_ON = {preemption.exit_status(number.name): number.name for number in preemption.STOP_SIGNALS}
 
 
 def supervise(processes: list[subprocess.Popen], grace_seconds: float,

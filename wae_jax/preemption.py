@@ -20,6 +20,14 @@ from jax.experimental import multihost_utils
 from wae_jax.errors import UserError
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def exit_status(signal_name: str) -> int:
+  """The status of a run that stopped on `signal_name`: as if killed by it (143, 130)."""
+  return 128 + signal.Signals[signal_name].value
+
+
 class Stopped(UserError):
   """The run stopped on a signal after saving a checkpoint; the same command resumes it."""
 
@@ -27,7 +35,7 @@ class Stopped(UserError):
     super().__init__(f'stopped at step {step} on {signal_name}; checkpoint saved; rerun the same '
                      'command to resume')
     self.step, self.signal_name = step, signal_name
-    self.exit_status = 128 + signal.Signals[signal_name].value  # as if killed by it (143, 130)
+    self.exit_status = exit_status(signal_name)
 
 
 class StopSignals:
@@ -46,7 +54,7 @@ class StopSignals:
     if threading.current_thread() is not threading.main_thread():
       return self
     # In several processes JAX's preemption service owns SIGTERM: a Python handler would hide it.
-    handled = (signal.SIGINT,) if self._distributed else (signal.SIGINT, signal.SIGTERM)
+    handled = (signal.SIGINT,) if self._distributed else STOP_SIGNALS
     for number in handled:
       self._previous[number] = signal.signal(number, self._handle)
     return self

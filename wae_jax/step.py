@@ -25,7 +25,9 @@ from wae_jax.models import DTYPES, Networks, build
 from wae_jax.train_state import TrainState
 
 AXIS = 'batch'
-OBJECTIVE_KEY = 2  # folded into a step's key for the objective's own draws (0, 1: its split)
+# Folded into a step's key for the objective's own draws: a key apart from the two the step
+# splits off for the encoder's noise and the prior, which stay as they were.
+OBJECTIVE_KEY = 2
 
 
 def global_rows(draw: Callable[[jax.Array, int], jax.Array], rng: jax.Array,
