@@ -7,6 +7,7 @@ the same data with the same image budget, then scored on the same images.
   python launch.py --mode=study --config=configs/study_thesis.py:gpu --workdir=studies/gpu
   python launch.py --mode=study --config=configs/study_thesis.py:gpu128 --workdir=studies/gpu128
   python launch.py --mode=study --config=configs/study_thesis.py:full --workdir=studies/full
+  python launch.py --mode=study --config=configs/study_thesis.py:beyond --workdir=studies/beyond
 
 Presets:
 - tiny: the bundled demo digits at 32x32, 1/8 widths, latent 8, 40 steps of 32; 64 images per
@@ -26,6 +27,11 @@ Presets:
   scripts/gpu_study.sh runs it on a lent GPU machine.
 - full: the thesis: all of CelebA (data.path as for any CelebA run), 128x128, 100 epochs,
   10,000 images per part, the official test split as the reference.
+- beyond: past the thesis, at the cpu preset's sizes and budget: the WAE architecture with four
+  objectives (WAE-GAN, WAE-MMD, SWAE, RAE; configs/wae.py, wae_mmd.py, swae.py, rae.py), scored
+  at the end, each with its prior and with the ex-post mixture of the RAE paper
+  (samplers: prior, gmm; the mixture needs no retraining), and each objective's gmm - prior
+  samples paired per seed.
 
 Where every value comes from:
 - The thesis (sections 4.3.1-4.3.4): architectures, latent sizes (512 VAEs, 64 WAEs), priors
@@ -49,6 +55,7 @@ CONFIGS_DIR = os.path.dirname(os.path.realpath(__file__))
 CELEBA_SAMPLE = os.path.join(CONFIGS_DIR, '..', '..', 'shared', 'data', 'celeba_sample')
 MODELS = ['vae', 'vae_resnet', 'wae', 'wae_resnet']
 PAIRS = (('wae_resnet', 'wae'), ('vae_resnet', 'vae'))  # (A, B): A - B per seed
+BEYOND = ['wae', 'wae_mmd', 'swae', 'rae']  # the WAE architecture, four objectives
 
 
 def _celeba_sample(data_dir: str, zips: bool | list[str]) -> dict:
@@ -93,7 +100,7 @@ def _preset_overrides(preset: str, data_dir: str) -> dict:
     return {'model': {'image_size': 64, 'width': 0.25}, 'data': _celeba_sample(data_dir, True),
             'train': {**train, 'num_steps': 150, 'image_every': 150, 'checkpoint_every': 150},
             'eval': _eval(780, 'val', 40, recompute_batch_stats=16)}
-  if preset == 'cpu':
+  if preset in ('cpu', 'beyond'):
     return {'model': {'image_size': 64, 'width': 0.25}, 'data': _celeba_sample(data_dir, True),
             'train': {**train, 'num_steps': 400, 'image_every': 200, 'checkpoint_every': 100},
             # Cheap enough for seeds on 2 cores: at most 1,000 images per part through the
@@ -116,7 +123,7 @@ def _preset_overrides(preset: str, data_dir: str) -> dict:
     steps = 100 * (162_770 // 64)  # 100 epochs of the official train split
     return {'train': {'num_steps': steps, 'checkpoint_every': steps // 100, 'keep_every': steps // 2},
             'eval': _eval(10_000, 'test', 1250, recompute_batch_stats=16)}
-  raise ValueError(f'unknown preset {preset!r}: use tiny, sweep, cpu, gpu, gpu128 or full')
+  raise ValueError(f'unknown preset {preset!r}: use tiny, sweep, cpu, gpu, gpu128, full or beyond')
 
 
 def get_config(preset: str = 'tiny') -> ml_collections.ConfigDict:
@@ -128,11 +135,21 @@ def get_config(preset: str = 'tiny') -> ml_collections.ConfigDict:
   study.experiments = tuple(MODELS)
   study.seeds = (0,)
   study.pairs = PAIRS
+  study.samplers = ('prior',)  # where samples take their codes; more are scored without retraining
   study.eval_at = (0.5, 1.0)  # fractions of the steps: scores at the half and at the end
   if preset == 'sweep':
     study.experiments = ('vae', 'wae')
     study.grid = {'objective': {'cost_scale': (0.05, 0.2, 1.0, 5.0)}}
     study.eval_at = (1.0,)
+  if preset == 'beyond':
+    study.experiments = tuple(BEYOND)
+    study.samplers = ('prior', 'gmm')
+    study.pairs = tuple((f'{objective}+gmm', objective) for objective in BEYOND)
+    study.eval_at = (1.0,)
+    study.description = ('Beyond the thesis: the WAE architecture trained with four objectives '
+                         '(WAE-GAN, WAE-MMD, SWAE, RAE) on the same data and image budget, its '
+                         'samples drawn from the prior and from a Gaussian mixture fitted to the '
+                         'training codes afterwards.')
   # Shared by every experiment; any field can be changed on the command line, e.g.
   # --config.overrides.train.num_steps=800 or --config.overrides.data.path=A.zip,B.zip
   study.overrides = _overrides(preset, os.path.normpath(CELEBA_SAMPLE))

@@ -84,6 +84,68 @@ def test_an_unknown_override_names_the_field():
     study.runs_of(config)
 
 
+def test_beyond_preset_is_four_objectives_on_one_architecture_each_with_two_samplers():
+  config = study_config('beyond')
+  runs = study.runs_of(config)
+  assert [(run.experiment, run.config.model.name, run.config.objective.name) for run in runs] == [
+      ('wae', 'wae', 'wae_gan'), ('wae_mmd', 'wae', 'wae_mmd'), ('swae', 'wae', 'swae'),
+      ('rae', 'wae', 'rae')]
+  cpu = study.runs_of(study_config('cpu'))[2].config  # the cpu preset's WAE: the same budget and data
+  for run in runs:
+    check_config(run.config, num_devices=1)
+    assert (run.config.train.to_dict(), run.config.data.to_dict(), run.config.model.to_dict()) == (
+        cpu.train.to_dict(), cpu.data.to_dict(), cpu.model.to_dict())
+    assert study.eval_steps(config, run) == [run.config.train.num_steps]
+  assert study.samplers_of(config) == ['prior', 'gmm']
+  assert ('rae+gmm', 'rae') in config.pairs
+
+
+def test_a_study_scores_each_further_sampler_without_retraining(tmp_path, monkeypatch):
+  """Two runs, samplers prior and gmm: the gmm variant's samples are its own (eval_gmm/), its
+  other parts the prior's; tables, pairs and figure hold both; again, nothing is recomputed."""
+  config = study_config('tiny')
+  config.experiments, config.samplers = ('wae', 'rae'), ('prior', 'gmm')
+  config.pairs, config.eval_at = (('wae+gmm', 'wae'), ('rae+gmm', 'rae')), (1.0,)
+  config.overrides.train.num_steps, config.overrides.train.checkpoint_every = 4, 4
+  config.overrides.eval.num_samples = config.overrides.eval.num_reconstructions = 16
+  config.overrides.eval.num_interpolations = 2
+  config.overrides.eval.gmm_components, config.overrides.eval.gmm_images = 2, 32
+  directory = str(tmp_path / 'study')
+  results = study.run_study(config, directory, PooledFeatures())
+  for run in results['runs']:
+    workdir = os.path.join(directory, 'runs', run['name'])
+    with open(os.path.join(workdir, 'eval_gmm', 'metrics.json')) as file:
+      gmm = json.load(file)['parts']
+    assert set(gmm) == {'samples'} and 'gmm: 2 full-covariance' in gmm['samples']['settings']['sampler']
+    assert run['samples_by_sampler']['gmm']['4']['fid'] == gmm['samples']['fid']
+    assert gmm['samples']['fid'] != run['metrics']['4']['parts']['samples']['fid']
+    assert os.path.isfile(os.path.join(workdir, 'samplers', 'gmm_step4.npz'))
+    rows = [row for row in results['paired_differences']['4']
+            if row['a'] == f'{run["experiment"]}+gmm' and row['part'] == 'samples' and row['score'] == 'fid']
+    assert rows[0]['differences'] == pytest.approx(
+        [gmm['samples']['fid'] - run['metrics']['4']['parts']['samples']['fid']])
+    reconstructions = [row for row in results['paired_differences']['4']
+                       if row['a'] == f'{run["experiment"]}+gmm' and row['part'] == 'reconstructions']
+    assert {row['mean'] for row in reconstructions} == {0.0}  # the same images: the prior's
+  tables = open(os.path.join(directory, 'tables.md')).read()
+  samples_rows = table_rows(tables.split('#### Table 4.4')[1].split('\n#### ')[0])
+  assert [row.split('|')[1].strip() for row in samples_rows] == [
+      'wae (wae_gan, seed 0)', 'wae+gmm (wae_gan, seed 0)', 'rae (rae, seed 0)',
+      'rae+gmm (rae, seed 0)', 'real data']
+  assert '### rae+gmm - rae, per seed' in tables
+  figure = np.asarray(Image.open(os.path.join(directory, 'figure.png')))
+  assert figure.shape[0] > 4 * 2 * 32  # a band per run and sampler
+
+  def no_training(*args, **kwargs):
+    raise AssertionError('a finished run was trained again')
+  monkeypatch.setattr(train, 'train_and_evaluate', no_training)
+  again_features = PooledFeatures()
+  again = study.run_study(config, directory, again_features)
+  assert again_features.images == 0
+  assert [run['samples_by_sampler'] for run in again['runs']] == [
+      run['samples_by_sampler'] for run in results['runs']]
+
+
 def table_rows(section):
   return [line for line in section.splitlines() if line.startswith('| ') and '---' not in line][1:]
 

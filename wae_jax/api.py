@@ -157,27 +157,36 @@ class Model:
     prior = objectives.get(self.config.objective.name).prior
     return np.asarray(prior(jax.random.key(seed), n, self.latent_dim, self.config.objective))
 
-  def sample(self, n: int, seed: int = 0, sampler: str = 'prior') -> np.ndarray:
+  def sample(self, n: int, seed: int = 0, sampler: str = 'prior',
+             config: ml_collections.ConfigDict | None = None) -> np.ndarray:
     """n images decoded from codes of `sampler`: 'prior' (the objective's) or 'gmm' (a Gaussian
-    mixture of the training images' codes, fitted once; wae_jax.samplers)."""
+    mixture of the training images' codes, fitted once; wae_jax.samplers) as `config` sets it
+    (config.eval.gmm_*, the data, the seed; default: the checkpoint's config)."""
     samplers.check_sampler(sampler)
     if sampler == 'prior':
       return self.decode(self.sample_prior(n, seed))
     n, seed = _count(n, 'samples', 'n'), _count(seed, 'seed', 'seed')
-    return self.decode(self.code_mixture().sample(n, seed))
+    return self.decode(self.code_mixture(config).sample(n, seed))
 
-  def code_mixture(self) -> samplers.GaussianMixture:
-    """The 'gmm' sampler's mixture: read from `mixture_file` where it was saved, else fitted to
-    the codes of the first config.eval.gmm_images training images (and saved there)."""
-    if self._mixture is None:
+  def code_mixture(self, config: ml_collections.ConfigDict | None = None) -> samplers.GaussianMixture:
+    """The 'gmm' sampler's mixture as `config` (default: the model's) sets it: read from
+    `mixture_file` where it was saved with these settings, else fitted to the codes of the first
+    config.eval.gmm_images train images (and saved there)."""
+    config = config or self.config
+    settings = config.eval
+    fitted_on = (f'{settings.gmm_components} components, the first {settings.gmm_images} train '
+                 f'images, seed {config.seed}')
+    if self._mixture is None or self._mixture.fitted_on != fitted_on:
+      self._mixture = None
       if self.mixture_file and os.path.exists(self.mixture_file):
-        self._mixture = samplers.GaussianMixture.load(self.mixture_file)
-      else:
-        settings = self.config.eval
-        batches = data.eval_batches(self.config.data, 'train', self.config.model.image_size,
+        saved = samplers.GaussianMixture.load(self.mixture_file)
+        self._mixture = saved if saved.fitted_on == fitted_on else None  # else: fitted anew
+      if self._mixture is None:
+        batches = data.eval_batches(config.data, 'train', self.config.model.image_size,
                                     settings.batch_size, max_images=settings.gmm_images)
         codes = np.concatenate([self.encode(batch) for batch in batches])
-        self._mixture = samplers.fit_gaussian_mixture(codes, settings.gmm_components, self.config.seed)
+        self._mixture = samplers.fit_gaussian_mixture(codes, settings.gmm_components, config.seed,
+                                                      fitted_on)
         if self.mixture_file and jax.process_index() == 0:
           self._mixture.save(self.mixture_file)
     return self._mixture

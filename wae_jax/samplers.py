@@ -8,7 +8,9 @@
   `GaussianMixture` (EM from a k-means start, covariance regularisation, convergence checks:
   what a hand-written EM would have to re-derive); sampling is ours, in numpy, so that a seed
   gives the same codes everywhere. A workdir's fit is saved beside its checkpoints
-  (`<workdir>/samplers/gmm_step<k>.npz`) and read back.
+  (`<workdir>/samplers/gmm_step<k>.npz`; with recomputed BatchNorm statistics, which change the
+  codes, `gmm_step<k>_batch_stats<batches>x<size>.npz`) with what it was fitted on, and read back while those
+  settings hold.
 """
 
 import dataclasses
@@ -28,6 +30,7 @@ class GaussianMixture:
   weights: np.ndarray
   means: np.ndarray
   covariances: np.ndarray
+  fitted_on: str = ''  # what the codes were: e.g. '10 components, 10000 train images, seed 0'
 
   def sample(self, n: int, seed: int = 0) -> np.ndarray:
     """n float32 codes: a component by its weight, then a draw of that Gaussian (Cholesky)."""
@@ -41,16 +44,19 @@ class GaussianMixture:
   def save(self, path: str) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     temporary = f'{path}.tmp.npz'
-    np.savez(temporary, weights=self.weights, means=self.means, covariances=self.covariances)
+    np.savez(temporary, weights=self.weights, means=self.means, covariances=self.covariances,
+             fitted_on=np.array(self.fitted_on))
     os.replace(temporary, path)
 
   @classmethod
   def load(cls, path: str) -> 'GaussianMixture':
     with np.load(path) as saved:
-      return cls(saved['weights'], saved['means'], saved['covariances'])
+      fitted_on = str(saved['fitted_on']) if 'fitted_on' in saved else ''
+      return cls(saved['weights'], saved['means'], saved['covariances'], fitted_on)
 
 
-def fit_gaussian_mixture(codes: np.ndarray, components: int, seed: int) -> GaussianMixture:
+def fit_gaussian_mixture(codes: np.ndarray, components: int, seed: int,
+                         fitted_on: str = '') -> GaussianMixture:
   """The maximum-likelihood mixture of `components` full-covariance Gaussians for `codes` [n, d]."""
   from sklearn.mixture import GaussianMixture as EM  # imported here: only this sampler needs it
   codes = np.asarray(codes, np.float64)
@@ -59,7 +65,7 @@ def fit_gaussian_mixture(codes: np.ndarray, components: int, seed: int) -> Gauss
                      f'got {len(codes)}: raise config.eval.gmm_images or lower config.eval.gmm_components')
   fitted = EM(n_components=components, covariance_type='full', random_state=seed,
               reg_covar=1e-6).fit(codes)
-  return GaussianMixture(fitted.weights_, fitted.means_, fitted.covariances_)
+  return GaussianMixture(fitted.weights_, fitted.means_, fitted.covariances_, fitted_on)
 
 
 def mixture_path(workdir: str, step: int) -> str:

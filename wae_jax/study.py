@@ -27,7 +27,7 @@ import ml_collections
 import numpy as np
 import tqdm
 
-from wae_jax import api, evaluation, figures, models, train, train_state
+from wae_jax import api, evaluation, figures, models, samplers, train, train_state
 from wae_jax.config_defaults import flat_fields
 from wae_jax.errors import ConfigError
 
@@ -35,6 +35,7 @@ RUNS_DIR = 'runs'
 REAL_DIR = 'real_data'
 REFERENCE_FILE = 'reference_stats.npz'
 TIMING_FILE = 'study_timing.json'
+PRIOR = 'prior'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,9 +91,28 @@ def run_name(experiment: str, point: dict[str, object], seed: int) -> str:
                   + [f'seed{seed}'])
 
 
+def _listed(entries) -> list[str]:
+  """A tuple of names, where one string 'a,b' (as `--config.experiments=a,b` gives) counts as two."""
+  return [name.strip() for entry in entries for name in str(entry).split(',') if name.strip()]
+
+
 def experiments_of(study: ml_collections.ConfigDict) -> list[str]:
   """study.experiments, where `--config.experiments=wae,wae_resnet` (one string) counts as two."""
-  return [name.strip() for entry in study.experiments for name in str(entry).split(',') if name.strip()]
+  return _listed(study.experiments)
+
+
+def samplers_of(study: ml_collections.ConfigDict) -> list[str]:
+  """study.samplers (default: the prior alone), the prior first: every run's random samples are
+  also scored with each further sampler (wae_jax/samplers.py), which needs no retraining."""
+  names = _listed(study.get('samplers', (PRIOR,)))
+  for name in names:
+    samplers.check_sampler(name)
+  return [PRIOR] + [name for name in dict.fromkeys(names) if name != PRIOR]
+
+
+def variant_name(name: str, sampler: str) -> str:
+  """A run or experiment name with its sampler: 'wae' (the prior) or 'wae+gmm'."""
+  return name if sampler == PRIOR else f'{name}+{sampler}'
 
 
 def runs_of(study: ml_collections.ConfigDict) -> list[Run]:
@@ -149,9 +169,11 @@ def eval_steps(study: ml_collections.ConfigDict, run: Run) -> list[int]:
   return steps
 
 
-def eval_dir(step: int, last: int) -> str:
-  """eval/ for the last step (what --mode=eval and --mode=compare read), eval_step<k>/ before."""
-  return evaluation.EVAL_DIR if step == last else f'{evaluation.EVAL_DIR}_step{step}'
+def eval_dir(step: int, last: int, sampler: str = PRIOR) -> str:
+  """eval/ for the last step (what --mode=eval and --mode=compare read), eval_step<k>/ before;
+  another sampler's samples beside them: eval_gmm/ (as --mode=eval writes), eval_step<k>_gmm/."""
+  directory = evaluation.EVAL_DIR if step == last else f'{evaluation.EVAL_DIR}_step{step}'
+  return directory if sampler == PRIOR else f'{directory}_{sampler}'
 
 
 class Study:
@@ -165,6 +187,7 @@ class Study:
     self.command = command or (f'python launch.py --mode=study --config=configs/study_{study.name}.py:'
                                f'{study.preset} --workdir={directory}')
     self.runs = runs_of(study)
+    self.samplers = samplers_of(study)
     self.steps = {run.name: eval_steps(study, run) for run in self.runs}
     # Reference and real images: one protocol for every run (runs_of applies the same overrides).
     self.eval_config = self.runs[0].config
@@ -191,12 +214,14 @@ class Study:
     self.timing = _read_json(os.path.join(self.directory, TIMING_FILE))
     reference = self._reference()
     real = self._evaluate(None, os.path.join(self.directory, REAL_DIR), reference, 'real data')
-    records: dict[str, dict] = {}
+    records: dict[str, dict] = {}  # by run name, and by variant_name(run, sampler) past the prior
     for number, run in enumerate(self.runs, 1):
       label = f'run {number} of {len(self.runs)} ({run.name})'
       self._train(run, label)
-      records[run.name] = {step: self._evaluate(run, self.workdir(run), reference, label, step)
-                           for step in self.steps[run.name]}
+      for sampler in self.samplers:
+        records[variant_name(run.name, sampler)] = {
+            step: self._evaluate(run, self.workdir(run), reference, label, step, sampler)
+            for step in self.steps[run.name]}
     return self._write_outputs(records, real)
 
   def _timed(self, key: str, action: Callable[[], object]) -> object:
@@ -229,21 +254,29 @@ class Study:
     evaluation.write_json(os.path.join(self.directory, TIMING_FILE), self.timing)
 
   def _evaluate(self, run: Run | None, workdir: str, reference, label: str,
-                step: int | None = None) -> dict:
-    config = self.eval_config if run is None else run.config
-    parts = ('real',) if run is None else evaluation.MODEL_PARTS
-    directory = evaluation.EVAL_DIR if run is None else eval_dir(step, run.config.train.num_steps)
+                step: int | None = None, sampler: str = PRIOR) -> dict:
+    """The metrics of the real images (run None), or of a run's checkpoint of `step`: every part
+    with the prior; with another sampler only its samples, the other parts the prior's."""
+    config = self.eval_config if run is None else run.config.copy_and_resolve_references()
+    parts = ('real',) if run is None else evaluation.MODEL_PARTS if sampler == PRIOR else ('samples',)
+    directory = evaluation.EVAL_DIR if run is None else eval_dir(step, run.config.train.num_steps, sampler)
+    config.eval.sampler = sampler
     evaluator = evaluation.Evaluator(config, self.feature_extractor(), reference)
-    key = f'eval_seconds/{run.name if run else REAL_DIR}' + ('' if run is None else f'/step{step}')
+    key = (f'eval_seconds/{REAL_DIR}' if run is None
+           else f'eval_seconds/{variant_name(run.name, sampler)}/step{step}')
 
     def evaluate():
       model = None if run is None else api.load(workdir, step)
       for _ in evaluator.run(model, workdir, parts, directory):
         pass
-    at = '' if run is None else f' at step {step}'
+    at = '' if run is None else f' at step {step}' + ('' if sampler == PRIOR else f' ({sampler} sampler)')
     _say(f'{label}: evaluating {", ".join(parts)}{at}')
     self._timed(key, evaluate)
-    return evaluation.read_metrics(workdir, parts, directory)
+    record = evaluation.read_metrics(workdir, parts, directory)
+    if sampler == PRIOR:
+      return record
+    with_prior = evaluation.read_metrics(workdir, evaluation.MODEL_PARTS, eval_dir(step, run.config.train.num_steps))
+    return {**with_prior, 'parts': {**with_prior['parts'], 'samples': record['parts']['samples']}}
 
   def _models_table(self) -> tuple[str, dict[str, dict]]:
     """Markdown: each experiment (and grid point) as run, with its parameter counts."""
@@ -262,13 +295,18 @@ class Study:
     return '\n'.join(lines) + '\n', counts
 
   def _write_outputs(self, records: dict[str, dict[int, dict]], real: dict) -> dict:
-    labels = {run.name: f'{evaluation.group_label(run.config.model.name, run.point)} '
-                        f'({run.config.objective.name}, seed {run.seed})' for run in self.runs}
-    members = [evaluation.Member(run.name, run.experiment, run.point, run.seed) for run in self.runs]
+    variants = [(run, sampler) for run in self.runs for sampler in self.samplers]
+    labels = {variant_name(run.name, sampler):
+              f'{evaluation.group_label(variant_name(run.experiment, sampler), run.point)} '
+              f'({run.config.objective.name}, seed {run.seed})' for run, sampler in variants}
+    members = [evaluation.Member(variant_name(run.name, sampler), variant_name(run.experiment, sampler),
+                                 run.point, run.seed) for run, sampler in variants]
+    known = {variant_name(experiment, sampler) for experiment in experiments_of(self.study)
+             for sampler in self.samplers}
     pairs = [tuple(pair) for pair in self.study.get('pairs', ())
-             if all(experiment in experiments_of(self.study) for experiment in pair)]
+             if all(experiment in known for experiment in pair)]
     models_table, counts = self._models_table()
-    last = {run.name: self.steps[run.name][-1] for run in self.runs}
+    last = {variant_name(run.name, sampler): self.steps[run.name][-1] for run, sampler in variants}
     lines = [f'# Study `{self.study.name}`, preset `{self.study.preset}`', '',
              f'Command: `{self.command}`', '', self.study.description, '',
              '## Models as run', '', models_table]
@@ -289,7 +327,8 @@ class Study:
     with open(os.path.join(self.directory, 'tables.md'), 'w') as file:
       file.write('\n'.join(lines))
     figures.save_study_figure(os.path.join(self.directory, 'figure.png'), [
-        evaluation.figure_row(self.workdir(run), f'{labels[run.name]}', run.config) for run in self.runs])
+        evaluation.figure_row(self.workdir(run), labels[variant_name(run.name, sampler)], run.config,
+                              sampler=sampler) for run, sampler in variants])
     results = {
         'study': self.study.to_dict(),
         'command': self.command,
@@ -304,9 +343,15 @@ class Study:
         'runs': [{'name': run.name, 'experiment': run.experiment, 'seed': run.seed, 'point': run.point,
                   'config': run.config.to_dict(),
                   'metrics': {str(step): record for step, record in records[run.name].items()},
+                  'samples_by_sampler': {
+                      sampler: {str(step): record['parts']['samples']
+                                for step, record in records[variant_name(run.name, sampler)].items()}
+                      for sampler in self.samplers[1:]},
                   'train_seconds': self.timing.get(f'train_seconds/{run.name}'),
-                  'eval_seconds': {str(step): self.timing.get(f'eval_seconds/{run.name}/step{step}')
-                                   for step in self.steps[run.name]}}
+                  'eval_seconds': {
+                      variant_name(str(step), sampler):
+                      self.timing.get(f'eval_seconds/{variant_name(run.name, sampler)}/step{step}')
+                      for step in self.steps[run.name] for sampler in self.samplers}}
                  for run in self.runs],
     }
     evaluation.write_json(os.path.join(self.directory, 'results.json'), results)

@@ -147,7 +147,7 @@ class Evaluator:
     for index in multiprocess.share(-(-n // size)):  # this host's batches
       start = index * size
       yield figures.to_uint8(model.sample(min(size, n - start), seed=batch_seed(self.config.seed, index),
-                                          sampler=self.config.eval.sampler))
+                                          sampler=self.config.eval.sampler, config=self.config))
 
   def fid_of_samples(self, model, n: int) -> float:
     """FID of n random samples (the seeds of `run`, so the same codes at every call)."""
@@ -329,7 +329,10 @@ def with_configured_batch_stats(model, config: ml_collections.ConfigDict):
   size = config.train.batch_size
   images = data.eval_batches(config.data, config.eval.batch_stats_split, config.model.image_size, size,
                              max_images=batches * size)
-  return model.with_recomputed_batch_stats(images, seed=config.seed)
+  recomputed = model.with_recomputed_batch_stats(images, seed=config.seed)
+  if model.mixture_file:  # the codes depend on the statistics, so their mixture is kept apart
+    recomputed.mixture_file = model.mixture_file[:-len('.npz')] + f'_batch_stats{batches}x{size}.npz'
+  return recomputed
 
 
 # Settings added since metrics.json files were first written, with the value they had before.

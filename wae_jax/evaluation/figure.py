@@ -13,11 +13,11 @@ FIGURE_PAIRS = 6
 
 
 def figure_row(workdir: str, label: str, config: ml_collections.ConfigDict | None = None,
-               step: int | None = None) -> figures.ModelRow:
+               step: int | None = None, sampler: str = 'prior') -> figures.ModelRow:
   """The band of the checkpoint of `step` (default: the latest) in `workdir`: samples with the
-  run's seed, the first FIGURE_PAIRS images of its eval split, and the interpolation between the
-  first two. `config` (default: the checkpoint's) names the seed, data, eval split and the
-  BatchNorm statistics (as scored: config.eval.recompute_batch_stats)."""
+  run's seed (codes from `sampler`), the first FIGURE_PAIRS images of its eval split, and the
+  interpolation between the first two. `config` (default: the checkpoint's) names the seed, data,
+  eval split and the BatchNorm statistics (as scored: config.eval.recompute_batch_stats)."""
   model = api.load(workdir, step)
   config = model.config if config is None else config
   model = evaluator.with_configured_batch_stats(model, config)
@@ -25,8 +25,8 @@ def figure_row(workdir: str, label: str, config: ml_collections.ConfigDict | Non
       config.data, config.eval.split, config.model.image_size, FIGURE_PAIRS, max_images=FIGURE_PAIRS)))
   between = model.interpolate(images[0], images[1], config.eval.interpolation_steps)
   return figures.ModelRow(
-      label=label, samples=model.sample(FIGURE_SAMPLES, seed=config.seed), originals=images,
-      reconstructions=model.reconstruct(images),
+      label=label, samples=model.sample(FIGURE_SAMPLES, seed=config.seed, sampler=sampler, config=config),
+      originals=images, reconstructions=model.reconstruct(images),
       interpolation=np.concatenate([images[:1], between, images[1:2]]))
 
 

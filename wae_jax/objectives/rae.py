@@ -7,9 +7,8 @@ scales), not the paper's gradient penalty (RAE-GP): L2 is one more term of the l
 gradient penalty would need the decoder's gradient in every step (a second backward pass). No
 prior enters training: the codes are only kept small;
 samples come from the prior or, as the paper does, from a mixture fitted to the codes after
-training (`config.eval.sampler='gmm'`, wae_jax/samplers.py). Not tuned here: beta defaults to
-the shared penalty_weight (1.0); a public PyTorch RAE for CelebA uses beta 1e-4, lambda 1e-7
-(on its own reconstruction scale).
+training (`config.eval.sampler='gmm'`, wae_jax/samplers.py). configs/rae.py sets beta 1e-4 and
+lambda 1e-7, pythae's RAE_L2 defaults (on its own reconstruction scale), not tuned here.
 """
 
 import jax
