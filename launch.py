@@ -24,7 +24,7 @@ from absl import app, flags, logging  # noqa: E402 (after the restart)
 from ml_collections import config_flags  # noqa: E402
 
 from wae_jax import multiprocess, preemption, run_modes  # noqa: E402
-from wae_jax.config_defaults import base_config, closest_fields, flat_fields  # noqa: E402
+from wae_jax.config_defaults import base_config, closest_fields, fields_file, flat_fields  # noqa: E402
 from wae_jax.errors import UserError  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -74,7 +74,7 @@ def parse_flags(argv: list[str]) -> list[str]:
     guesses = ' or '.join(CONFIG_OVERRIDE + guess for guess in closest_fields(field))
     hint = f'; did you mean {guesses}?' if guesses else '.'
     fail(f'{CONFIG_OVERRIDE}{field}: no such config field{hint} All fields, with their defaults and '
-         'meaning: wae_jax/config_defaults.py')
+         f'meaning: {fields_file(field)}')
   except SystemExit as exit_:
     # absl exits with status 1 after printing the help; asking for it is not a failure.
     if exit_.code == 1 and any(arg.lstrip('-').split('=', 1)[0] in HELP_FLAGS for arg in argv[1:]):

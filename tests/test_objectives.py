@@ -56,6 +56,28 @@ def test_unknown_objective_and_small_batch_are_config_errors():
   check_config(config_for('wae', 'wae_gan', batch_size=1), num_devices=1)
 
 
+def test_an_objectives_own_fields_are_declared_by_its_module_in_a_block_of_its_name():
+  config = base_config()
+  for name in objectives.names():
+    declared = objectives.get(name).fields
+    assert (config.objective[name].to_dict() if declared else None) == (
+        {field: value.default for field, value in declared.items()} or None)
+  assert config.objective.swae.num_projections == 50 and config.objective.rae.decoder_l2 == 1e-7
+  assert 'num_projections' not in config.objective  # not a shared field
+  bad = config_for('wae', 'swae')
+  bad.objective.swae.num_projections = 0
+  with pytest.raises(ConfigError) as error:
+    check_config(bad, num_devices=1)
+  assert str(error.value) == ('config.objective.swae.num_projections=0: swae takes a whole number '
+                              '>= 1 (random directions of the sliced distance per step)')
+  bad = config_for('wae', 'rae')
+  bad.objective.rae.decoder_l2 = -1.0
+  with pytest.raises(ConfigError, match=r'^config.objective.rae.decoder_l2=-1.0: rae takes a number >= 0'):
+    check_config(bad, num_devices=1)
+  bad.objective.name = 'wae_gan'  # another objective's block is not read, nor checked
+  check_config(bad, num_devices=1)
+
+
 def loss_inputs(critic=None):
   rng = np.random.default_rng(0)
   images, reconstructions = (rng.uniform(size=(4, 2, 2, 3)).astype(np.float32) for _ in range(2))
@@ -159,7 +181,7 @@ def test_sliced_wasserstein_of_two_gaussians_approaches_its_closed_form():
 def test_swae_loss_adds_the_weighted_sliced_distance_and_uses_the_objectives_key():
   from wae_jax.objectives import swae
   config = base_config().objective
-  config.penalty_weight, config.num_projections = 3.0, 16
+  config.penalty_weight, config.swae.num_projections = 3.0, 16
   inputs, cost = loss_inputs()
   inputs = dataclasses.replace(inputs, axis_name=None, rng=jax.random.key(5))
   loss, parts = objectives.get('swae').autoencoder_loss(inputs, config)
@@ -182,7 +204,7 @@ def test_the_default_prior_draws_n_0_sigma_z_squared():
 def test_rae_loss_is_the_cost_plus_the_code_norm_and_the_decoder_kernels_l2():
   from flax import traverse_util
   config = base_config().objective
-  config.penalty_weight, config.decoder_l2 = 0.5, 1e-3
+  config.penalty_weight, config.rae.decoder_l2 = 0.5, 1e-3
   inputs, cost = loss_inputs()
   loss, parts = objectives.get('rae').autoencoder_loss(inputs, config)
   z = np.asarray(inputs.codes['z'], np.float64)
@@ -207,7 +229,7 @@ def test_the_step_adds_the_parameter_penalty_gradient_to_the_decoder_only():
   moments = []
   for weight in (0.0, 10.0):
     config = config_for('wae', 'rae')
-    config.objective.decoder_l2 = weight
+    config.objective.rae.decoder_l2 = weight
     states = create_train_states(config, step_lib.step_networks(config), jax.random.key(0))
     initial = jax.device_get(states[0].params)  # the step donates its input states
     ae_state, _, metrics = step_lib.make_train_step(config, mesh)(*states, images, jax.random.key(1))

@@ -341,13 +341,18 @@ def test_launcher_flag_mistakes_are_one_line_and_help_succeeds():
   assert result.returncode == 1 and result.stderr.strip().splitlines() == [
       'error: --config.foo: no such config field. All fields, with their defaults and meaning: '
       'wae_jax/config_defaults.py']
+  result = launch('--config=configs/swae.py', '--config.objective.swae.num_projection=5')
+  assert result.returncode == 1 and result.stderr.strip() == (
+      'error: --config.objective.swae.num_projection: no such config field; did you mean '
+      '--config.objective.swae.num_projections? All fields, with their defaults and meaning: '
+      'wae_jax/objectives/swae.py')
   result = launch('--config=configs/nope.py')  # once two library tracebacks, 32 lines
   assert result.returncode == 1 and result.stderr.strip().splitlines() == [
       'error: --config=configs/nope.py: no such config file; the experiment and study configs are in configs/']
   result = launch('--mode=study', '--config=configs/study_thesis.py:nope', '--workdir=unused')
   assert result.returncode == 1 and result.stderr.strip().splitlines() == [
       "error: --config=configs/study_thesis.py:nope: ValueError: unknown preset 'nope': use tiny, "
-      'sweep, cpu, gpu, gpu128 or full']
+      'sweep, cpu, gpu, gpu128, full or beyond']
   result = launch('--help')
   assert result.returncode == 0, result.stderr[-2000:]
   assert '--workdir' in result.stdout and '--mode' in result.stdout

@@ -51,8 +51,12 @@ def base_config() -> ml_collections.ConfigDict:
   # the WAEs (docs/results.md); the VAE configs set 1.0, the sweep's choice for them.
   config.objective.cost_scale = 0.05
   config.objective.penalty_weight = 1.0  # lambda; WAE paper on CelebA: 1 (GAN), 100 (MMD)
-  config.objective.num_projections = 50  # swae: random directions of the sliced distance per step
-  config.objective.decoder_l2 = 1e-7  # rae: weight of the decoder kernels' squared L2 norm
+  # Each objective's own fields, declared in its module (wae_jax/objectives/<name>.py, `fields`),
+  # in a block of its name: e.g. config.objective.swae.num_projections.
+  from wae_jax import objectives  # here: the registry imports JAX, which a config file need not
+  for name, fields in objectives.own_fields().items():
+    config.objective[name] = ml_collections.ConfigDict({field: declared.default
+                                                        for field, declared in fields.items()})
 
   config.optim = ml_collections.ConfigDict()
   config.optim.learning_rate = 3e-4  # auto-encoder Adam
@@ -158,3 +162,13 @@ def closest_fields(name: str) -> list[str]:
                if difflib.get_close_matches(leaf, [field.rsplit('.', 1)[-1]], cutoff=0.8)]
   close = difflib.get_close_matches(name, fields, n=3, cutoff=0.7)
   return list(dict.fromkeys(close + same_leaf))[:3]
+
+
+def fields_file(field: str) -> str:
+  """The file declaring `field`'s group: an objective's module for config.objective.<name>.*,
+  else this one."""
+  from wae_jax import objectives
+  group, name = (field.split('.') + ['', ''])[:2]
+  if group == 'objective' and name in objectives.own_fields():
+    return f'wae_jax/objectives/{objectives.MODULES[name]}.py'
+  return 'wae_jax/config_defaults.py'

@@ -16,7 +16,12 @@ fields:
   trained each step, before the auto-encoder, with its own loss;
 - `parameter_penalty(params, config)`: None, or a penalty on the auto-encoder's parameters
   (e.g. RAE's L2 on the decoder's weights) added to its loss, with its named parts;
-- `min_batch_size`: the smallest global batch the loss is defined on.
+- `min_batch_size`: the smallest global batch the loss is defined on;
+- `fields`: the objective's own hyper-parameters, {name: Field(default, help, valid, takes)}:
+  `config_defaults.base_config()` gives each objective's fields a block of their own,
+  `config.objective.<objective name>` (e.g. `config.objective.swae.num_projections`), and
+  `check` refuses a value its field does not take, on one line. The fields every objective
+  shares (name, sigma_z, cost_scale, penalty_weight) stay in `config.objective`.
 
 The shared terms (reconstruction cost, KL, MMD, GAN log-likelihoods) are in `wae_jax.losses`.
 """
@@ -69,6 +74,16 @@ def gaussian_prior(rng: jax.Array, n: int, latent_dim: int, config: Any) -> jax.
 
 
 @dataclasses.dataclass(frozen=True)
+class Field:
+  """One hyper-parameter an objective owns: its default, what it means, and which values it takes
+  (`valid`, said in words by `takes` when a value is refused)."""
+  default: Any
+  help: str
+  valid: Callable[[Any], bool] = lambda value: True
+  takes: str = ''
+
+
+@dataclasses.dataclass(frozen=True)
 class Objective:
   name: str
   needs: models.Code
@@ -77,6 +92,7 @@ class Objective:
   min_batch_size: int = 1
   prior: Prior = gaussian_prior
   parameter_penalty: ParameterPenalty | None = None
+  fields: dict[str, Field] = dataclasses.field(default_factory=dict)
 
 
 # Every objective, by its config.objective.name: the module of this package declaring it.
@@ -100,6 +116,11 @@ def get(name: str) -> Objective:
   return importlib.import_module(f'{__name__}.{MODULES[name]}').OBJECTIVE
 
 
+def own_fields() -> dict[str, dict[str, Field]]:
+  """{objective name: its fields} of every objective that declares some (for base_config)."""
+  return {name: get(name).fields for name in names() if get(name).fields}
+
+
 def fits(objective: Objective, code: models.Code) -> bool:
   """Whether an encoder giving `code` gives what `objective` needs (a Gaussian code has a z)."""
   return objective.needs == 'point' or code == objective.needs
@@ -117,6 +138,12 @@ def check(objective_config: Any, model_config: Any, batch_size: int) -> None:
         f'config.objective.name={objective.name!r} needs {CODE_WORDS[objective.needs]} but '
         f'config.model.name={model_config.name!r} gives {CODE_WORDS[code]}: use model '
         f'{" or ".join(good_models)}, or objective {" or ".join(good_objectives)}')
+  own = objective_config.get(objective.name, {})
+  for field, declared in objective.fields.items():
+    value = own.get(field, declared.default)
+    if not declared.valid(value):
+      raise ConfigError(f'config.objective.{objective.name}.{field}={value!r}: {objective.name} takes '
+                        f'{declared.takes} ({declared.help})')
   if batch_size < objective.min_batch_size:
     raise ConfigError(f'objective {objective.name} needs config.train.batch_size >= '
                       f'{objective.min_batch_size}')

@@ -1,7 +1,7 @@
 """RAE (Ghosh et al. 2020, "From Variational to Deterministic Autoencoders"), the RAE-L2 variant:
 c(x, G(z)) + beta 1/2 ||z||^2 + lambda ||theta_G||^2, a deterministic auto-encoder.
 
-beta is `config.objective.penalty_weight`, lambda `config.objective.decoder_l2`. The decoder
+beta is `config.objective.penalty_weight`, lambda `config.objective.rae.decoder_l2`. The decoder
 regulariser is the L2 norm of the decoder's kernels (its weights; not biases or BatchNorm
 scales), not the paper's gradient penalty (RAE-GP): L2 is one more term of the loss, where the
 gradient penalty would need the decoder's gradient in every step (a second backward pass). No
@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from wae_jax import losses
-from wae_jax.objectives import LossInputs, Objective
+from wae_jax.objectives import Field, LossInputs, Objective
 
 
 def autoencoder_loss(inputs: LossInputs, config) -> tuple[jax.Array, dict[str, jax.Array]]:
@@ -31,8 +31,11 @@ def decoder_l2(params, config) -> tuple[jax.Array, dict[str, jax.Array]]:
   kernels = [leaf for path, leaf in jax.tree_util.tree_leaves_with_path(params['decoder'])
              if getattr(path[-1], 'key', None) == 'kernel']
   norm = sum(jnp.sum(kernel.astype(jnp.float32) ** 2) for kernel in kernels)
-  return config.decoder_l2 * norm, {'decoder_l2': norm}
+  return config.rae.decoder_l2 * norm, {'decoder_l2': norm}
 
 
-OBJECTIVE = Objective(name='rae', needs='point', autoencoder_loss=autoencoder_loss,
-                      parameter_penalty=decoder_l2)
+OBJECTIVE = Objective(
+    name='rae', needs='point', autoencoder_loss=autoencoder_loss, parameter_penalty=decoder_l2,
+    fields={'decoder_l2': Field(1e-7, "weight of the decoder kernels' squared L2 norm",
+                                lambda value: isinstance(value, (int, float)) and value >= 0,
+                                'a number >= 0')})

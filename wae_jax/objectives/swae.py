@@ -1,7 +1,7 @@
 """SWAE (Kolouri et al. 2019, "Sliced-Wasserstein Autoencoder"): c(x, G(z_q)) + lambda SW_2^2.
 
 The latent penalty is the squared sliced 2-Wasserstein distance between the codes of the global
-batch and as many prior samples: both are projected on `config.objective.num_projections`
+batch and as many prior samples: both are projected on `config.objective.swae.num_projections`
 directions drawn uniformly on the unit sphere (from the objective's key, so every device uses
 the same ones), and in 1-D the optimal coupling of two equal-sized samples pairs their sorted
 values, so SW_2^2 = mean over directions and ranks of (sorted projected codes - sorted projected
@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from wae_jax import losses
-from wae_jax.objectives import LossInputs, Objective
+from wae_jax.objectives import Field, LossInputs, Objective
 
 
 def random_directions(rng: jax.Array, count: int, dim: int) -> jax.Array:
@@ -35,10 +35,13 @@ def autoencoder_loss(inputs: LossInputs, config) -> tuple[jax.Array, dict[str, j
                                              config.cost_scale))
   z_q = losses.gather_batch(inputs.codes['z'], inputs.axis_name)
   z_p = losses.gather_batch(inputs.prior_samples, inputs.axis_name)
-  directions = random_directions(inputs.rng, config.num_projections, z_q.shape[1])
+  directions = random_directions(inputs.rng, config.swae.num_projections, z_q.shape[1])
   distance = sliced_wasserstein(z_q, z_p, directions)
   return cost + config.penalty_weight * distance, {'reconstruction': cost, 'sliced_w2': distance}
 
 
-OBJECTIVE = Objective(name='swae', needs='point', autoencoder_loss=autoencoder_loss,
-                      min_batch_size=2)
+OBJECTIVE = Objective(
+    name='swae', needs='point', autoencoder_loss=autoencoder_loss, min_batch_size=2,
+    fields={'num_projections': Field(50, 'random directions of the sliced distance per step',
+                                     lambda value: isinstance(value, int) and value >= 1,
+                                     'a whole number >= 1')})
