@@ -87,7 +87,7 @@ def thesis_config(name):
   return config
 
 
-@pytest.mark.parametrize('name', sorted(models.ARCHITECTURES))
+@pytest.mark.parametrize('name', sorted(models.PRESETS))
 def test_parameter_counts_at_128(name):
   config = thesis_config(name)
   networks = models.build(config.model)
@@ -101,7 +101,7 @@ def test_parameter_counts_at_128(name):
     assert param_count(disc_state.params) == discriminator
 
 
-@pytest.mark.parametrize('name', sorted(models.ARCHITECTURES))
+@pytest.mark.parametrize('name', sorted(models.PRESETS))
 def test_shapes_at_every_size_and_output_range(name):
   config = thesis_config(name)
   config.model.width = 1 / 16
@@ -153,8 +153,8 @@ def test_sizes_are_config_fields_with_the_thesis_as_default():
     return param_count(ae_state.params['encoder']), param_count(ae_state.params['decoder'])
 
   thesis = counts()
-  sizes = models.ARCHITECTURES['wae'].thesis_sizes
-  config.model.encoder_widths, config.model.decoder_widths = sizes.encoder_widths, sizes.decoder_widths
+  config.model.encoder_widths = models.ENCODERS['wae_conv'].thesis_sizes.widths
+  config.model.decoder_widths = models.DECODERS['wae_conv'].thesis_sizes.widths
   assert counts() == thesis  # None means exactly the thesis's sizes
   # 32 px: two stride-2 5x5 convs 3->8->16 (+BN) to 8x8x16, a hidden Dense 16, the head to 8;
   # decoder Dense 8->4x4x32 + BN, transposed convs 32->16->8 (+BN), the last 8->3 (stride 2).
@@ -169,9 +169,41 @@ def test_sizes_are_config_fields_with_the_thesis_as_default():
 def test_sizes_that_cannot_build_the_architecture_are_config_errors():
   config = thesis_config('wae')
   config.model.image_size, config.model.decoder_widths = 64, (32, 16)
-  with pytest.raises(ConfigError, match=r'config.model.decoder_widths=\(32, 16\): wae at 64x64 needs 4'):
+  with pytest.raises(ConfigError, match=r'^config.model.decoder_widths=\(32, 16\): the wae_conv decoder at '
+                     r'64x64 needs 4 widths \(the 4x4 map, then each stride-2 transposed convolution\)$'):
     models.build(config.model)
   config = thesis_config('wae_resnet')
   config.model.encoder_widths = (8, 16, 32)
-  with pytest.raises(ConfigError, match=r'encoder_widths=\(8, 16, 32\): wae_resnet takes 4'):
+  with pytest.raises(ConfigError, match=r'^config.model.encoder_widths=\(8, 16, 32\): the resnet encoder '
+                     r'takes 4 \(one per ResNet stage\)$'):
     models.build(config.model)
+  config = thesis_config('wae')
+  config.model.decoder_hidden_units = -2
+  with pytest.raises(ConfigError, match=r'^config.model.decoder_hidden_units=-2: a whole number >= 0'):
+    models.build(config.model)
+
+
+def test_encoder_and_decoder_are_chosen_separately_and_the_presets_are_their_pairs():
+  """The WAE preset with the ResNet encoder is WAE-ResNet, parameter for parameter; a VAE decoder
+  under a WAE encoder takes its own thesis sizes; a name that is no component is one line."""
+  def counts(config):
+    ae_state, _ = jax.eval_shape(functools.partial(create_train_states, config,
+                                                   models.build(config.model)), jax.random.key(0))
+    return param_count(ae_state.params['encoder']), param_count(ae_state.params['decoder'])
+
+  expected = expected_counts()
+  config = thesis_config('wae')
+  config.model.encoder = 'resnet'
+  assert counts(config) == expected['wae_resnet'][:2]
+  config = thesis_config('wae')
+  config.model.decoder = 'vae_conv'
+  config.model.latent_dim = 512
+  assert counts(config) == (expected['wae'][0] + dense(4 * 4 * 2048, 512) - dense(4 * 4 * 2048, 64),
+                            expected['vae'][1])
+  for role, names in (('encoder', 'resnet, vae_conv, wae_conv'), ('decoder', 'vae_conv, wae_conv')):
+    config = thesis_config('wae')
+    config.model[role] = 'unet'
+    with pytest.raises(ConfigError) as error:
+      models.build(config.model)
+    assert str(error.value) == (f"unknown {role} 'unet': config.model.{role} must be one of {names} "
+                                "(or empty: the model's own)")

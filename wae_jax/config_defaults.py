@@ -28,12 +28,15 @@ def base_config() -> ml_collections.ConfigDict:
   config.dtype = 'float32'
 
   config.model = ml_collections.ConfigDict()
-  config.model.name = 'wae_resnet'  # vae | vae_resnet | wae | wae_resnet (see wae_jax.models)
+  config.model.name = 'wae_resnet'  # vae | vae_resnet | wae | wae_resnet (wae_jax.models.PRESETS)
+  # The encoder and the decoder, chosen separately; '': the model's (config.model.name) own.
+  config.model.encoder = ''  # vae_conv | wae_conv | resnet (wae_jax/models/encoders.py)
+  config.model.decoder = ''  # vae_conv | wae_conv (wae_jax/models/decoders.py)
   config.model.image_size = 128  # 32, 64 or 128: decoders start at 4x4 and double log2(size/4) times
   config.model.latent_dim = 64
   # Multiplies every convolution width (1.0 = the thesis); the demo uses a narrow preset.
   config.model.width = 1.0
-  # The architecture's sizes; None: the thesis's for config.model.name (wae_jax.models.ARCHITECTURES).
+  # The encoder's and decoder's sizes; None: the thesis's for the chosen encoder / decoder.
   # Widths of each stride-2 convolution (ResNet: f of each stage's f, f, 4f bottlenecks).
   config.model.encoder_widths = ml_collections.FieldReference(None, field_type=tuple)
   # Channels of the decoder's 4x4 map, then of each stride-2 transposed convolution.

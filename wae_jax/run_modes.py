@@ -32,8 +32,9 @@ def summary(config: ml_collections.ConfigDict, **_) -> None:
                          variables, images)
   decoded = jax.eval_shape(lambda v, z: networks.autoencoder.apply(v, z, method='decode'),
                            variables, jax.ShapeDtypeStruct((1, latent), 'float32'))
-  print(f'model: {config.model.name}, objective: {config.objective.name}, '
-        f'image {size}x{size}, latent {latent}')
+  print(f'model: {config.model.name} (encoder {models.component_name(config.model, "encoder")}, '
+        f'decoder {models.component_name(config.model, "decoder")}), objective: '
+        f'{config.objective.name}, image {size}x{size}, latent {latent}')
   print(f'encoder params: {param_count(ae_state.params["encoder"])}  '
         f'output: {", ".join(f"{k} {tuple(v.shape)}" for k, v in codes.items())}')
   print(f'decoder params: {param_count(ae_state.params["decoder"])}  '

@@ -17,11 +17,10 @@ import numpy as np
 import tqdm
 from tensorboardX import SummaryWriter
 
-from wae_jax import data, evaluation, figures, multiprocess, objectives, preemption, schedules
+from wae_jax import data, evaluation, figures, models, multiprocess, objectives, preemption, schedules
 from wae_jax.api import Model
 from wae_jax.checkpoint import Checkpointer, checkpoint_dir, check_resumable, config_changes
 from wae_jax.errors import ConfigError, UserError, WorkdirError
-from wae_jax.models import build
 from wae_jax.pretrain import pretrain_encoder
 from wae_jax.step import (batch_sharding, make_mesh, make_train_step, replicated, step_flops,
                           step_networks)
@@ -38,7 +37,7 @@ class NonFiniteLossError(UserError):
 
 def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
   """Raises ConfigError for settings that cannot train, before anything is compiled."""
-  build(config.model, config.dtype)  # unknown model, dtype or unreachable image size
+  models.check(config.model, config.dtype)  # model, encoder, decoder, their sizes, dtype
   batch = config.train.batch_size
   if batch <= 0:
     raise ConfigError(f'config.train.batch_size={batch}: the batch size must be positive '

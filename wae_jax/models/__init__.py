@@ -1,23 +1,26 @@
-"""Model zoo: the thesis's four architectures, found by name.
+"""Model zoo: encoders and decoders found by name, and the thesis's four models as presets.
 
 `build(model_config, dtype, axis_name)` returns `Networks(autoencoder, discriminator)`. The
-architectures (thesis Chapter 4) are registered in `ARCHITECTURES`, each with the kind of code
-its encoder gives; the objective (VAE, WAE-GAN, WAE-MMD) is chosen separately in
-`wae_jax.objectives`, which checks that it fits the architecture's code.
+encoder (`config.model.encoder`, one of `encoders.ENCODERS`) and the decoder
+(`config.model.decoder`, `decoders.DECODERS`) are chosen separately; each module declares its
+components with their thesis sizes and checks its own fields. `config.model.name` is a preset
+(`PRESETS`, thesis Chapter 4): the encoder and decoder an empty field means, and the kind of
+code the encoder gives. The objective is chosen apart again, in `wae_jax.objectives`, which
+checks that it fits that code.
 """
 
 import dataclasses
-import functools
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from wae_jax.errors import ConfigError
-from wae_jax.models.decoders import ConvDecoder, num_upsamplings
+from wae_jax.models.component import Sizes
+from wae_jax.models.decoders import DECODERS, num_upsamplings
 from wae_jax.models.discriminator import LatentDiscriminator
-from wae_jax.models.encoders import ConvEncoder, ResNetEncoder
+from wae_jax.models.encoders import ENCODERS
 
 
 class AutoEncoder(nn.Module):
@@ -50,137 +53,88 @@ class Networks:
   discriminator: LatentDiscriminator
 
 
-def _scaled(widths, width: float):
-  return tuple(max(1, int(round(w * width))) for w in widths)
-
-
-@dataclasses.dataclass(frozen=True)
-class Sizes:
-  """Widths of an architecture: `config.model`'s fields of the same names (None = these)."""
-  encoder_widths: tuple[int, ...]  # per stride-2 conv; ResNet: per stage (bottleneck f, f, 4f)
-  decoder_widths: tuple[int, ...]  # the 4x4 map's channels, then each stride-2 transposed conv
-  encoder_hidden_units: int  # a Dense layer before the latent head; 0: none
-  decoder_hidden_units: int  # a Dense layer before the projection to 4x4; 0: none
-
-
-def sizes_of(cfg: Any) -> Sizes:
-  """The sizes `cfg` (config.model) asks for: its own fields, else the thesis's for its
-  architecture; convolution widths scaled by `cfg.width`."""
-  thesis = ARCHITECTURES[cfg.name].thesis_sizes
-  chosen = {field.name: getattr(thesis, field.name) if cfg.get(field.name) is None
-            else cfg.get(field.name) for field in dataclasses.fields(Sizes)}
-  for field in ('encoder_widths', 'decoder_widths'):
-    chosen[field] = _scaled(chosen[field], cfg.width)
-  return Sizes(**chosen)
-
-
-# What tells the VAE's and the WAE's convolutional networks apart besides their sizes
-# (thesis 4.3.1 and 4.3.2).
-_VAE_STYLE = {'kernel_size': 3, 'activation': 'leaky_relu'}
-_WAE_STYLE = {'kernel_size': 5, 'activation': 'relu'}
-_VAE_DECODER = {**_VAE_STYLE, 'final_strides': 1, 'dense_activation': 'selu', 'dense_norm': False,
-                'norm_first': False}
-_WAE_DECODER = {**_WAE_STYLE, 'final_strides': 2, 'dense_activation': 'relu', 'dense_norm': True,
-                'norm_first': True}
-
-
-def _conv_decoder(style, cfg, dtype, axis_name):
-  sizes = sizes_of(cfg)
-  return ConvDecoder(cfg.image_size, sizes.decoder_widths[1:],
-                     base_channels=sizes.decoder_widths[0], hidden_units=sizes.decoder_hidden_units,
-                     axis_name=axis_name, dtype=dtype, **style)
-
-
-def _conv_encoder(style, cfg, dtype, axis_name, gaussian):
-  sizes = sizes_of(cfg)
-  return ConvEncoder(sizes.encoder_widths, latent_dim=cfg.latent_dim,
-                     hidden_units=sizes.encoder_hidden_units, gaussian=gaussian,
-                     axis_name=axis_name, dtype=dtype, **style)
-
-
-def _resnet_encoder(cfg, dtype, axis_name, gaussian):
-  sizes = sizes_of(cfg)
-  stages = tuple((f, f, 4 * f) for f in sizes.encoder_widths)
-  return ResNetEncoder(cfg.latent_dim, stage_filters=stages, stem_features=sizes.encoder_widths[0],
-                       hidden_units=sizes.encoder_hidden_units, gaussian=gaussian,
-                       axis_name=axis_name, dtype=dtype)
-
-
 # What an encoder gives: a point code z (WAE), or a Gaussian's mean and log-variance from which
 # z is sampled (VAE).
 Code = Literal['point', 'gaussian']
 
 
 @dataclasses.dataclass(frozen=True)
-class Architecture:
-  """An encoder factory (config, dtype, axis_name, gaussian), a decoder factory (config, dtype,
-  axis_name), the code the encoder gives (a Gaussian code gets two heads) and the thesis's
-  sizes (Chapter 4), which `config.model` may override field by field."""
-  encoder: Callable[..., nn.Module]
-  decoder: Callable[..., nn.Module]
+class Preset:
+  """A model by name (config.model.name): the thesis's encoder and decoder (the defaults of
+  config.model.encoder and .decoder) and the code its encoder gives."""
+  encoder: str
+  decoder: str
   code: Code
-  thesis_sizes: Sizes
 
 
-_vae_encoder = functools.partial(_conv_encoder, {**_VAE_STYLE, 'hidden_activation': 'selu'})
-_wae_encoder = functools.partial(_conv_encoder, {**_WAE_STYLE, 'hidden_activation': 'relu'})
-_vae_decoder = functools.partial(_conv_decoder, _VAE_DECODER)
-_wae_decoder = functools.partial(_conv_decoder, _WAE_DECODER)
-_VAE_WIDTHS, _WAE_WIDTHS = (32, 64, 128, 256, 512), (128, 256, 512, 1024, 2048)
-_RESNET_STAGES = (64, 128, 256, 512)
-_VAE_DECODER_WIDTHS, _WAE_DECODER_WIDTHS = (512, 256, 128, 64, 32, 16), (2048, 1024, 512, 256, 128)
-ARCHITECTURES: dict[str, Architecture] = {
-    'vae': Architecture(_vae_encoder, _vae_decoder, 'gaussian',
-                        Sizes(_VAE_WIDTHS, _VAE_DECODER_WIDTHS, 2048, 2048)),
-    'vae_resnet': Architecture(_resnet_encoder, _vae_decoder, 'gaussian',
-                               Sizes(_RESNET_STAGES, _VAE_DECODER_WIDTHS, 0, 2048)),
-    'wae': Architecture(_wae_encoder, _wae_decoder, 'point',
-                        Sizes(_WAE_WIDTHS, _WAE_DECODER_WIDTHS, 0, 0)),
-    'wae_resnet': Architecture(_resnet_encoder, _wae_decoder, 'point',
-                               Sizes(_RESNET_STAGES, _WAE_DECODER_WIDTHS, 0, 0)),
+PRESETS: dict[str, Preset] = {
+    'vae': Preset('vae_conv', 'vae_conv', 'gaussian'),
+    'vae_resnet': Preset('resnet', 'vae_conv', 'gaussian'),
+    'wae': Preset('wae_conv', 'wae_conv', 'point'),
+    'wae_resnet': Preset('resnet', 'wae_conv', 'point'),
 }
+ROLES = {'encoder': ENCODERS, 'decoder': DECODERS}
 
 DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
 
 
-def build(model_config: Any, dtype: str = 'float32', axis_name: str | None = None) -> Networks:
-  """Builds the networks named by `model_config.name`.
+def component_name(cfg: Any, role: str) -> str:
+  """config.model.encoder (or .decoder), where '' means the preset's (config.model.name)."""
+  return cfg.get(role) or getattr(PRESETS[cfg.name], role)
 
-  `axis_name` names the device axis over which BatchNorm averages its training statistics;
-  leave it None outside a sharded step.
-  """
-  if model_config.name not in ARCHITECTURES:
+
+def sizes_of(cfg: Any, role: str) -> Sizes:
+  """The sizes of the encoder or decoder `cfg` (config.model) asks for: its <role>_widths and
+  <role>_hidden_units, where None means the component's thesis sizes; widths scaled by cfg.width."""
+  thesis = ROLES[role][component_name(cfg, role)].thesis_sizes
+  widths = thesis.widths if cfg.get(f'{role}_widths') is None else tuple(cfg.get(f'{role}_widths'))
+  hidden = cfg.get(f'{role}_hidden_units')
+  return Sizes(tuple(max(1, int(round(w * cfg.width))) for w in widths),
+               thesis.hidden_units if hidden is None else hidden)
+
+
+def check(model_config: Any, dtype: str = 'float32') -> None:
+  """ConfigError, on one line naming the field, for a model config that cannot be built: an
+  unknown model, encoder, decoder or dtype, or sizes the chosen encoder or decoder refuses."""
+  if model_config.name not in PRESETS:
     raise ConfigError(f'unknown model {model_config.name!r}: config.model.name must be one of '
-                      f'{", ".join(sorted(ARCHITECTURES))}')
+                      f'{", ".join(sorted(PRESETS))}')
   if dtype not in DTYPES:
     raise ConfigError(f'unknown dtype {dtype!r}: config.dtype must be one of {", ".join(DTYPES)}')
   try:
     num_upsamplings(model_config.image_size)
   except ValueError as e:
     raise ConfigError(f'config.model.image_size: {e}') from None
-  architecture = ARCHITECTURES[model_config.name]
+  for role, components in ROLES.items():
+    name = component_name(model_config, role)
+    if name not in components:
+      raise ConfigError(f'unknown {role} {name!r}: config.model.{role} must be one of '
+                        f'{", ".join(sorted(components))} (or empty: the model\'s own)')
+    sizes = sizes_of(model_config, role)
+    if not isinstance(sizes.hidden_units, int) or sizes.hidden_units < 0:
+      raise ConfigError(f'config.model.{role}_hidden_units={sizes.hidden_units!r}: a whole number '
+                        '>= 0 (0: no hidden layer)')
+    problem = components[name].check(sizes, model_config.image_size, f'config.model.{role}_')
+    if problem:
+      raise ConfigError(problem)
+
+
+def build(model_config: Any, dtype: str = 'float32', axis_name: str | None = None) -> Networks:
+  """Builds the networks `model_config` names (checked first: `check`).
+
+  `axis_name` names the device axis over which BatchNorm averages its training statistics;
+  leave it None outside a sharded step.
+  """
+  check(model_config, dtype)
   compute = DTYPES[dtype]
-  encoder = architecture.encoder(model_config, compute, axis_name,
-                                 gaussian=architecture.code == 'gaussian')
-  if model_config.image_size < encoder.MIN_IMAGE_SIZE:
-    raise ConfigError(f'config.model.image_size={model_config.image_size} is too small for the '
-                      f'{model_config.name} encoder: use at least {encoder.MIN_IMAGE_SIZE}')
-  sizes = sizes_of(model_config)
-  decoder = architecture.decoder(model_config, compute, axis_name)
-  needed = 1 + num_upsamplings(model_config.image_size) - (decoder.final_strides == 2)
-  if len(sizes.decoder_widths) < needed:
-    raise ConfigError(f'config.model.decoder_widths={sizes.decoder_widths}: {model_config.name} at '
-                      f'{model_config.image_size}x{model_config.image_size} needs {needed} widths '
-                      '(the 4x4 map, then each stride-2 transposed convolution)')
-  stages = getattr(encoder, 'identity_blocks', None)
-  if not sizes.encoder_widths or (stages is not None and len(sizes.encoder_widths) != len(stages)):
-    what = f'{len(stages)} (one per ResNet stage)' if stages is not None else 'at least one'
-    raise ConfigError(f'config.model.encoder_widths={sizes.encoder_widths}: {model_config.name} '
-                      f'takes {what}')
-  autoencoder = AutoEncoder(encoder, decoder)
-  return Networks(autoencoder, LatentDiscriminator(dtype=compute))
+  encoder = ENCODERS[component_name(model_config, 'encoder')].build(
+      sizes_of(model_config, 'encoder'), model_config, compute, axis_name,
+      gaussian=code_of(model_config.name) == 'gaussian')
+  decoder = DECODERS[component_name(model_config, 'decoder')].build(
+      sizes_of(model_config, 'decoder'), model_config, compute, axis_name)
+  return Networks(AutoEncoder(encoder, decoder), LatentDiscriminator(dtype=compute))
 
 
 def code_of(model_name: str) -> Code:
   """The code the named architecture's encoder gives: 'point' or 'gaussian'."""
-  return ARCHITECTURES[model_name].code
+  return PRESETS[model_name].code

@@ -1,5 +1,6 @@
 """Decoders: latent code -> image in [0, 1], starting at 4x4 and doubling to the image size."""
 
+import functools
 import math
 from typing import Sequence
 
@@ -9,6 +10,7 @@ import jax.numpy as jnp
 
 from wae_jax.gemm_conv import TransposedConv
 from wae_jax.models.blocks import ACTIVATIONS, ConvUnit, Dtype, batch_norm
+from wae_jax.models.component import Component, Sizes
 
 
 def num_upsamplings(image_size: int) -> int:
@@ -64,3 +66,38 @@ class ConvDecoder(nn.Module):
                    dtype=self.dtype)(x, train)
     x = TransposedConv(3, self.kernel_size, self.final_strides, dtype=self.dtype)(x)
     return nn.sigmoid(x.astype(jnp.float32))
+
+
+# What tells the VAE's and the WAE's decoders apart besides their sizes (thesis 4.3.1 and 4.3.2).
+VAE_STYLE = {'kernel_size': 3, 'activation': 'leaky_relu', 'final_strides': 1,
+             'dense_activation': 'selu', 'dense_norm': False, 'norm_first': False}
+WAE_STYLE = {'kernel_size': 5, 'activation': 'relu', 'final_strides': 2, 'dense_activation': 'relu',
+             'dense_norm': True, 'norm_first': True}
+
+
+def _conv_decoder(style, sizes, cfg, dtype, axis_name):
+  return ConvDecoder(cfg.image_size, sizes.widths[1:], base_channels=sizes.widths[0],
+                     hidden_units=sizes.hidden_units, axis_name=axis_name, dtype=dtype, **style)
+
+
+def _check_conv(name, style, sizes, image_size, fields):
+  try:
+    needed = 1 + num_upsamplings(image_size) - (style['final_strides'] == 2)
+  except ValueError as error:
+    return f'config.model.image_size: {error}'
+  if len(sizes.widths) < needed:
+    return (f'{fields}widths={sizes.widths}: the {name} decoder at {image_size}x{image_size} needs '
+            f'{needed} widths (the 4x4 map, then each stride-2 transposed convolution)')
+  return None
+
+
+def _conv(name, style, widths, hidden_units):
+  return Component(functools.partial(_conv_decoder, style), Sizes(widths, hidden_units),
+                   functools.partial(_check_conv, name, style))
+
+
+# Every decoder config.model.decoder can name, with the thesis's sizes as its defaults.
+DECODERS = {
+    'vae_conv': _conv('vae_conv', VAE_STYLE, (512, 256, 128, 64, 32, 16), 2048),
+    'wae_conv': _conv('wae_conv', WAE_STYLE, (2048, 1024, 512, 256, 128), 0),
+}

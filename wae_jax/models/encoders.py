@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from wae_jax.models.blocks import ACTIVATIONS, BottleneckBlock, ConvUnit, Dtype, LatentHead, batch_norm
+from wae_jax.models.component import Component, Sizes
 
 
 class ConvEncoder(nn.Module):
@@ -75,3 +76,45 @@ class ResNetEncoder(nn.Module):
     if self.hidden_units:
       h = nn.relu(nn.Dense(self.hidden_units, dtype=self.dtype)(h))
     return LatentHead(self.latent_dim, self.gaussian, dtype=self.dtype)(h)
+
+
+# What tells the VAE's and the WAE's convolutional encoders apart besides their sizes
+# (thesis 4.3.1 and 4.3.2).
+VAE_STYLE = {'kernel_size': 3, 'activation': 'leaky_relu', 'hidden_activation': 'selu'}
+WAE_STYLE = {'kernel_size': 5, 'activation': 'relu', 'hidden_activation': 'relu'}
+
+
+def _conv_encoder(style, sizes, cfg, dtype, axis_name, gaussian):
+  return ConvEncoder(sizes.widths, latent_dim=cfg.latent_dim, hidden_units=sizes.hidden_units,
+                     gaussian=gaussian, axis_name=axis_name, dtype=dtype, **style)
+
+
+def _check_conv(name, sizes, image_size, fields):
+  return None if sizes.widths else f'{fields}widths={sizes.widths}: the {name} encoder takes at least one'
+
+
+def _resnet_encoder(sizes, cfg, dtype, axis_name, gaussian):
+  return ResNetEncoder(cfg.latent_dim, stage_filters=tuple((f, f, 4 * f) for f in sizes.widths),
+                       stem_features=sizes.widths[0], hidden_units=sizes.hidden_units,
+                       gaussian=gaussian, axis_name=axis_name, dtype=dtype)
+
+
+def _check_resnet(sizes, image_size, fields):
+  if image_size < ResNetEncoder.MIN_IMAGE_SIZE:
+    return (f'config.model.image_size={image_size} is too small for the resnet encoder: use at least '
+            f'{ResNetEncoder.MIN_IMAGE_SIZE}')
+  stages = len(ResNetEncoder.identity_blocks)
+  if len(sizes.widths) != stages:
+    return f'{fields}widths={sizes.widths}: the resnet encoder takes {stages} (one per ResNet stage)'
+  return None
+
+
+# Every encoder config.model.encoder can name, with the thesis's sizes as its defaults.
+ENCODERS = {
+    'vae_conv': Component(functools.partial(_conv_encoder, VAE_STYLE),
+                          Sizes((32, 64, 128, 256, 512), 2048), functools.partial(_check_conv, 'vae_conv')),
+    'wae_conv': Component(functools.partial(_conv_encoder, WAE_STYLE),
+                          Sizes((128, 256, 512, 1024, 2048), 0), functools.partial(_check_conv, 'wae_conv')),
+    # Per stage f: bottlenecks of f, f, 4f filters.
+    'resnet': Component(_resnet_encoder, Sizes((64, 128, 256, 512), 0), _check_resnet),
+}

@@ -132,7 +132,7 @@ def check(objective_config: Any, model_config: Any, batch_size: int) -> None:
   objective = get(objective_config.name)
   code = models.code_of(model_config.name)
   if not fits(objective, code):
-    good_models = [name for name, arch in models.ARCHITECTURES.items() if fits(objective, arch.code)]
+    good_models = [name for name, preset in models.PRESETS.items() if fits(objective, preset.code)]
     good_objectives = [name for name in names() if fits(get(name), code)]
     raise ConfigError(
         f'config.objective.name={objective.name!r} needs {CODE_WORDS[objective.needs]} but '

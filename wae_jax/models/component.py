@@ -1,0 +1,29 @@
+"""What `config.model.encoder` and `config.model.decoder` name: a `Component`, declared by the
+module that defines the network (`encoders.ENCODERS`, `decoders.DECODERS`)."""
+
+import dataclasses
+from typing import Callable
+
+import flax.linen as nn
+
+
+@dataclasses.dataclass(frozen=True)
+class Sizes:
+  """A component's sizes: `config.model.<encoder|decoder>_widths` and `_hidden_units`."""
+  widths: tuple[int, ...]  # encoder: per stride-2 conv (ResNet: per stage); decoder: 4x4 map, then per conv
+  hidden_units: int  # a Dense layer before the latent head / the projection to 4x4; 0: none
+
+
+@dataclasses.dataclass(frozen=True)
+class Component:
+  """An encoder or a decoder by name.
+
+  `build(sizes, model_config, dtype, axis_name, **role)` makes the Flax module (an encoder also
+  gets `gaussian`: whether it gives a mean and a log-variance); `thesis_sizes` are what the
+  config's None means (widths at config.model.width = 1); `check(sizes, image_size, fields)`
+  says, on one line naming the field (`fields` is e.g. 'config.model.encoder_'), why these
+  sizes cannot be built, or returns None.
+  """
+  build: Callable[..., nn.Module]
+  thesis_sizes: Sizes
+  check: Callable[[Sizes, int, str], str | None]
