@@ -5,6 +5,9 @@ The sample is not part of the project; these tests are skipped where it is absen
 
 import collections
 import pathlib
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -13,7 +16,8 @@ from wae_jax import data
 from wae_jax.config_defaults import base_config
 from wae_jax.data import pipeline, preprocess, sources
 
-SAMPLE = pathlib.Path(__file__).resolve().parents[1].parent / 'shared' / 'data' / 'celeba_sample'
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SAMPLE = REPO.parent / 'shared' / 'data' / 'celeba_sample'
 FULL_ZIP = SAMPLE / 'img_align_celeba.zip'
 HALF_ZIP = SAMPLE / 'img_align_celeba_89x109.zip'
 
@@ -68,3 +72,37 @@ def test_half_size_copy_matches_the_full_images():
 def test_protocol_tells_the_copies_apart():
   assert data.protocol(sample_config(), 'train', 64) != data.protocol(sample_config(HALF_ZIP), 'train', 64)
   assert data.protocol(sample_config(), 'test', 64)['num_images'] == 660
+
+
+def _starting_workers(pid: int) -> list[str]:
+  """The spawned multiprocessing children of `pid` (Grain's data workers)."""
+  children = subprocess.run(['pgrep', '-P', str(pid)], capture_output=True, text=True).stdout.split()
+  workers = []
+  for child in children:
+    try:
+      if b'spawn_main' in pathlib.Path(f'/proc/{child}/cmdline').read_bytes():
+        workers.append(child)
+    except OSError:
+      pass
+  return workers
+
+
+@pytest.mark.slow  # ~1.5 min: three start-ups, each SIGKILLed as its data workers are spawned
+def test_a_run_killed_while_its_data_workers_start_leaves_no_unpickling_error(tmp_path):
+  """A worker reads its pickled dataset from a pipe its parent writes; when that pickle was larger
+  than the pipe (the sample's names: 190 KB), a SIGKILL then left the worker a truncated one,
+  3 times in 4 (`UnpicklingError: pickle data was truncated`). Now it travels in one write."""
+  for attempt in range(3):
+    run = subprocess.Popen(
+        [sys.executable, 'launch.py', '--config=configs/wae.py', f'--workdir={tmp_path / str(attempt)}',
+         f'--config.data.path={FULL_ZIP},{HALF_ZIP}',
+         f'--config.data.split_file={SAMPLE / "list_eval_partition.txt"}', '--config.data.workers=2',
+         '--config.model.image_size=32', '--config.model.width=0.0625', '--config.train.num_steps=5'],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and not _starting_workers(run.pid) and run.poll() is None:
+      time.sleep(0.005)
+    run.kill()
+    errors = run.stderr.read()  # to the end: until the last worker has closed it
+    run.wait()
+    assert 'UnpicklingError' not in errors and 'truncated' not in errors, errors[-3000:]

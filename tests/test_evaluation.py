@@ -72,7 +72,7 @@ class LinearModel:
     rng = np.random.default_rng(seed)
     return (self.config.objective.sigma_z * rng.normal(size=(n, self.latent_dim))).astype(np.float32)
 
-  def sample(self, n, seed, sampler='prior'):
+  def sample(self, n, seed, sampler='prior', config=None):
     self.samplers_used.add(sampler)
     shift = 0.0 if sampler == 'prior' else 1.0  # the stand-in 'gmm' codes: the prior's, moved
     return self.decode(self.sample_prior(n, seed) + shift)

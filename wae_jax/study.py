@@ -184,8 +184,7 @@ class Study:
                command: str | None = None):
     self.study = study
     self.directory = directory
-    self.command = command or (f'python launch.py --mode=study --config=configs/study_{study.name}.py:'
-                               f'{study.preset} --workdir={directory}')
+    self.command = command or f'wae_jax.study.run_study() of preset {study.preset!r} in {directory}'
     self.runs = runs_of(study)
     self.samplers = samplers_of(study)
     self.steps = {run.name: eval_steps(study, run) for run in self.runs}

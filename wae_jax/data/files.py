@@ -1,7 +1,10 @@
 """The image files of a folder (searched recursively) or a zip, read by name without extracting."""
 
+import hashlib
 import os
 import zipfile
+
+import numpy as np
 
 from wae_jax.data.errors import DataError
 
@@ -37,36 +40,58 @@ class ImageFiles:
 
   In a zip, a leading folder shared by all images is not part of the names, so a zip of a
   folder and the same folder extracted give the same names. The zip is opened lazily once per
-  process, which makes instances cheap to send to worker processes.
+  process. Sent to a worker process, an instance travels as its path and which of the path's
+  images it holds (a bit per image), not as their names: a few KB even for all of CelebA, so
+  the spawn pipe (64 KiB) takes it in one write and a parent killed while a worker starts
+  cannot leave that worker a truncated pickle. The worker lists the path again, and refuses a
+  listing that changed since.
   """
 
-  def __init__(self, path: str, names: list[str] | None = None, prefix: str = ''):
-    """Lists the images under `path`, or takes `names` (with the zip `prefix`) as given."""
+  def __init__(self, path: str):
+    """Lists the images under `path`."""
     self.path = path
     self.is_zip = os.path.isfile(path)
     self._zip = None
-    if names is not None:
-      self.names, self._prefix = names, prefix
-    elif self.is_zip:
+    self._listing, self._prefix = self._list()  # every image under path, sorted; shared by subsets
+    self._digest = _digest(self._listing)
+    self._selection = np.arange(len(self._listing))  # which of them this instance holds, in order
+    self._names = None
+
+  def _list(self) -> tuple[list[str], str]:
+    if self.is_zip:
       members = sorted(name for name in self._open_zip().namelist() if _is_image(name))
       if not members:
-        raise DataError(f'{path}: the zip holds no images ({", ".join(IMAGE_EXTENSIONS)}); '
+        raise DataError(f'{self.path}: the zip holds no images ({", ".join(IMAGE_EXTENSIONS)}); '
                         'check that it is the right file')
-      self._prefix = _common_directory(members)
-      self.names = [member[len(self._prefix):] for member in members]
-    else:
-      self._prefix = ''
-      self.names = sorted(_list_folder(path))
-      if not self.names:
-        raise DataError(f'{path}: the folder holds no images ({", ".join(IMAGE_EXTENSIONS)}); '
-                        'point the data path at the images')
+      prefix = _common_directory(members)
+      return [member[len(prefix):] for member in members], prefix
+    names = sorted(_list_folder(self.path))
+    if not names:
+      raise DataError(f'{self.path}: the folder holds no images ({", ".join(IMAGE_EXTENSIONS)}); '
+                      'point the data path at the images')
+    return names, ''
+
+  @property
+  def names(self) -> list[str]:
+    if self._names is None:
+      if self._listing is None:  # unpickled in a worker: list the path again
+        listing, self._prefix = self._list()
+        if _digest(listing) != self._digest:
+          raise DataError(f'{self.path}: its images changed while this run was using them '
+                          f'({len(listing)} images now); restart the run')
+        self._listing = listing
+      self._names = [self._listing[i] for i in self._selection]
+    return self._names
 
   def __len__(self) -> int:
-    return len(self.names)
+    return len(self._selection)
 
   def subset(self, indices) -> 'ImageFiles':
     """The files at `indices`, in that order."""
-    return ImageFiles(self.path, [self.names[i] for i in indices], self._prefix)
+    subset = object.__new__(ImageFiles)  # not copy.copy: that would go through __getstate__
+    subset.__dict__.update(self.__dict__, _zip=None, _names=None,
+                           _selection=self._selection[np.fromiter(indices, dtype=np.int64)])
+    return subset
 
   def location(self, index: int) -> str:
     """Where a file is, for messages: 'folder/a.jpg' or 'data.zip:dir/a.jpg'."""
@@ -94,7 +119,28 @@ class ImageFiles:
     return self._zip
 
   def __getstate__(self) -> dict:
-    return {**self.__dict__, '_zip': None}
+    count, selection = self._count if self._listing is None else len(self._listing), self._selection
+    increasing = len(selection) < 2 or bool(np.all(np.diff(selection) > 0))
+    if increasing:  # a split's subset: one bit per image of the listing
+      mask = np.zeros(count, bool)
+      mask[selection] = True
+      selection = ('mask', np.packbits(mask))
+    else:
+      selection = ('indices', selection.astype(np.int32 if count < 2**31 else np.int64))
+    return {'path': self.path, 'is_zip': self.is_zip, '_prefix': self._prefix,
+            '_digest': self._digest, '_count': count, '_packed': selection}
+
+  def __setstate__(self, state: dict) -> None:
+    kind, packed = state['_packed']
+    self.__dict__.update({name: value for name, value in state.items() if name != '_packed'},
+                         _zip=None, _listing=None, _names=None)
+    self._selection = (np.flatnonzero(np.unpackbits(packed, count=self._count)) if kind == 'mask'
+                       else packed.astype(np.int64))
+
+
+def _digest(names: list[str]) -> str:
+  """A fingerprint of a listing, to tell a worker's listing from its parent's."""
+  return hashlib.sha1('\n'.join(names).encode()).hexdigest()
 
 
 def _list_folder(root: str) -> list[str]:

@@ -16,9 +16,8 @@ class ConvEncoder(nn.Module):
 
   VAE (thesis 4.3.1): 3x3 convs 32..512, BN, LeakyReLU(0.02), Dense 2048 SELU, Gaussian head.
   WAE (thesis 4.3.2): 5x5 convs 128..2048, BN, ReLU, Dense to the latent.
+  'SAME' stride-2 convolutions shrink any image to at least 1x1, so it takes every size.
   """
-  MIN_IMAGE_SIZE = 1  # 'SAME' stride-2 convolutions shrink any size to at least 1x1
-
   widths: Sequence[int]
   kernel_size: int
   activation: str
