@@ -207,3 +207,35 @@ def test_encoder_and_decoder_are_chosen_separately_and_the_presets_are_their_pai
       models.build(config.model)
     assert str(error.value) == (f"unknown {role} 'unet': config.model.{role} must be one of {names} "
                                 "(or empty: the model's own)")
+
+
+def test_a_new_encoder_is_a_module_and_its_component_line(monkeypatch):
+  """The extension point: a Flax module and a Component in ENCODERS, nothing else, then
+  config.model.encoder picks it under any preset, its own check refusing what it cannot build."""
+  import flax.linen as nn
+  from wae_jax.models.component import Component, Sizes
+
+  class MLPEncoder(nn.Module):
+    units: tuple
+    latent_dim: int
+
+    @nn.compact
+    def __call__(self, x, train=False):
+      x = x.reshape((x.shape[0], -1))
+      for units in self.units:
+        x = nn.relu(nn.Dense(units)(x))
+      return {'mean': nn.Dense(self.latent_dim)(x)}
+
+  def check(sizes, image_size, fields):
+    return None if image_size <= 64 else f'config.model.image_size={image_size}: mlp takes at most 64'
+  monkeypatch.setitem(models.ENCODERS, 'mlp', Component(
+      lambda sizes, cfg, dtype, axis_name, gaussian: MLPEncoder(sizes.widths, cfg.latent_dim),
+      Sizes((32,), 0), check))
+  config = thesis_config('wae')
+  config.model.encoder, config.model.image_size, config.model.width = 'mlp', 32, 1 / 16
+  ae_state, _ = jax.eval_shape(functools.partial(create_train_states, config,
+                                                 models.build(config.model)), jax.random.key(0))
+  assert param_count(ae_state.params['encoder']) == dense(32 * 32 * 3, 2) + dense(2, 64)  # 32 x 1/16
+  config.model.image_size = 128
+  with pytest.raises(ConfigError, match=r'^config.model.image_size=128: mlp takes at most 64$'):
+    models.check(config.model)

@@ -162,6 +162,7 @@ def test_a_two_process_checkpoint_resumes_in_two_processes_bit_identically(two_p
   jax.tree.map(np.testing.assert_array_equal, straight, again)
 
 
+@pytest.mark.slow  # 30 s; the SIGTERM test below stops two processes in the default run
 def test_a_killed_process_stops_the_other_with_an_error_naming_it(image_folder, tmp_path):
   config = config_file(tmp_path, image_folder, **{'train.num_steps': 10_000,
                                                   'train.checkpoint_every': 10_000,
@@ -251,6 +252,7 @@ EVAL_FIELDS = {'eval.split': 'train', 'eval.real_split': 'train', 'eval.num_samp
                'eval.interpolation_steps': 4, 'eval.batch_size': 4}
 
 
+@pytest.mark.slow  # 18 s; the README's two-process command runs the launcher in the default run
 def test_stats_and_eval_in_two_processes_equal_one_process(two_process_run, image_folder, tmp_path):
   workdir, _ = two_process_run
   config_path = config_file(tmp_path, image_folder, **EVAL_FIELDS)
