@@ -136,5 +136,5 @@ def build(model_config: Any, dtype: str = 'float32', axis_name: str | None = Non
 
 
 def code_of(model_name: str) -> Code:
-  """The code the named architecture's encoder gives: 'point' or 'gaussian'."""
+  """The code the named preset's encoder gives: 'point' or 'gaussian'."""
   return PRESETS[model_name].code
