@@ -12,7 +12,7 @@ from wae_jax.train_state import create_train_states
 # The latent critic, the MMD and the sliced distance (all across devices) in the default run;
 # RAE (a penalty on the replicated parameters, its gradient checked in test_objectives.py), the
 # VAE's per-example loss and the ResNet encoder with -m slow.
-CASES = [('wae', 'wae_gan'), ('wae', 'wae_mmd'), ('wae', 'swae'),
+CASES = [('wae', 'wae_gan'), pytest.param('wae', 'wae_mmd', marks=pytest.mark.slow), ('wae', 'swae'),
          pytest.param('wae', 'rae', marks=pytest.mark.slow),
          pytest.param('vae', 'vae', marks=pytest.mark.slow),
          pytest.param('wae_resnet', 'wae_gan', marks=pytest.mark.slow)]

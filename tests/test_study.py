@@ -101,11 +101,11 @@ def test_beyond_preset_is_four_objectives_on_one_architecture_each_with_two_samp
 
 
 def test_a_study_scores_each_further_sampler_without_retraining(tmp_path, monkeypatch):
-  """Two runs, samplers prior and gmm: the gmm variant's samples are its own (eval_gmm/), its
+  """One run, samplers prior and gmm: the gmm variant's samples are its own (eval_gmm/), its
   other parts the prior's; tables, pairs and figure hold both; again, nothing is recomputed."""
   config = study_config('tiny')
-  config.experiments, config.samplers = ('wae', 'rae'), ('prior', 'gmm')
-  config.pairs, config.eval_at = (('wae+gmm', 'wae'), ('rae+gmm', 'rae')), (1.0,)
+  config.experiments, config.samplers = ('rae',), ('prior', 'gmm')
+  config.pairs, config.eval_at = (('rae+gmm', 'rae'),), (1.0,)
   config.overrides.train.num_steps, config.overrides.train.checkpoint_every = 4, 4
   config.overrides.eval.num_samples = config.overrides.eval.num_reconstructions = 16
   config.overrides.eval.num_interpolations = 2
@@ -130,11 +130,10 @@ def test_a_study_scores_each_further_sampler_without_retraining(tmp_path, monkey
   tables = open(os.path.join(directory, 'tables.md')).read()
   samples_rows = table_rows(tables.split('#### Table 4.4')[1].split('\n#### ')[0])
   assert [row.split('|')[1].strip() for row in samples_rows] == [
-      'wae (wae_gan, seed 0)', 'wae+gmm (wae_gan, seed 0)', 'rae (rae, seed 0)',
-      'rae+gmm (rae, seed 0)', 'real data']
+      'rae (rae, seed 0)', 'rae+gmm (rae, seed 0)', 'real data']
   assert '### rae+gmm - rae, per seed' in tables
   figure = np.asarray(Image.open(os.path.join(directory, 'figure.png')))
-  assert figure.shape[0] > 4 * 2 * 32  # a band per run and sampler
+  assert figure.shape[0] > 2 * 2 * 32  # a band per run and sampler
 
   def no_training(*args, **kwargs):
     raise AssertionError('a finished run was trained again')
