@@ -9,6 +9,8 @@ from typing import Any
 
 import ml_collections
 
+from wae_jax import objectives  # its registry and fields import no JAX: configs load without it
+
 # Fields a checkpoint is bound to: they fix the parameters' shapes or what the parameters mean
 # (model, compute dtype, objective, prior), the optimizer state's layout (a schedule keeps a step
 # count) or the data order the saved position refers to (data source and crop, seed, batch
@@ -56,7 +58,6 @@ def base_config() -> ml_collections.ConfigDict:
   config.objective.penalty_weight = 1.0  # lambda; WAE paper on CelebA: 1 (GAN), 100 (MMD)
   # Each objective's own fields, declared in its module (wae_jax/objectives/<name>.py, `fields`),
   # in a block of its name: e.g. config.objective.swae.num_projections.
-  from wae_jax import objectives  # here: the registry imports JAX, which a config file need not
   for name, fields in objectives.own_fields().items():
     config.objective[name] = ml_collections.ConfigDict({field: declared.default
                                                         for field, declared in fields.items()})
@@ -170,7 +171,6 @@ def closest_fields(name: str) -> list[str]:
 def fields_file(field: str) -> str:
   """The file declaring `field`'s group: an objective's module for config.objective.<name>.*,
   else this one."""
-  from wae_jax import objectives
   group, name = (field.split('.') + ['', ''])[:2]
   if group == 'objective' and name in objectives.own_fields():
     return f'wae_jax/objectives/{objectives.MODULES[name]}.py'
