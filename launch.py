@@ -9,121 +9,12 @@
   python launch.py --mode=study --config=configs/study_thesis.py:cpu --workdir=studies/cpu
   python -m wae_jax.multiprocess --num_processes=2 -- --config=configs/demo.py --workdir=...
 
-Everything this calls is importable (wae_jax.train.train_and_evaluate, wae_jax.load, ...).
+The command line itself is wae_jax/cli.py (also `python -m wae_jax`, the `wae-jax` script).
 """
-
-import os
-import sys
 
 from wae_jax import huge_pages
 
 if __name__ == '__main__':
   huge_pages.restart_with_huge_pages(__file__)  # glibc reads its tunables at start: before JAX
-
-from absl import app, flags, logging  # noqa: E402 (after the restart)
-from ml_collections import config_flags  # noqa: E402
-
-from wae_jax import multiprocess, preemption, run_modes  # noqa: E402
-from wae_jax.config_defaults import base_config, closest_fields, fields_file, flat_fields  # noqa: E402
-from wae_jax.errors import UserError  # noqa: E402
-
-FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file('config', None, 'Experiment config file (configs/*.py).',
-                                lock_config=True)
-flags.DEFINE_string('workdir', None, 'Directory for checkpoints, logs, images and metrics.')
-flags.DEFINE_enum('mode', 'train', list(run_modes.MODES), 'What to do: ' + '; '.join(
-    f'{name}: {fn.__doc__.splitlines()[0].rstrip(".")}' for name, fn in run_modes.MODES.items()))
-flags.DEFINE_list('compare', [], 'Workdirs to tabulate (--mode=compare).')
-flags.DEFINE_string('output', None, 'Output file (--mode=stats: .npz; --mode=compare: .md, '
-                    'and its figure beside it as .png).')
-
-
-HELP_FLAGS = ('help', 'helpshort', 'helpfull', '?')
-CONFIG_OVERRIDE = '--config.'
-
-
-def unknown_override(argv: list[str]) -> str | None:
-  """The first `--config.<field>=` of argv whose field no config has, or None."""
-  fields = flat_fields(base_config().to_dict())
-  for arg in argv[1:]:
-    if arg.startswith(CONFIG_OVERRIDE):
-      field = arg[len(CONFIG_OVERRIDE):].split('=', 1)[0]
-      if field not in fields:
-        return field
-  return None
-
-
-def parse_flags(argv: list[str]) -> list[str]:
-  """absl's flag parsing, with every mistake as one `error:` line and --help (or -h) exiting 0."""
-  argv = ['--help' if arg == '-h' else arg for arg in argv]
-  missing = missing_config_file(argv)
-  if missing:
-    fail(f'--config={missing}: no such config file; the experiment and study configs are in configs/')
-  try:
-    return FLAGS(argv)
-  except flags.Error as error:
-    message = str(error)
-    if 'Error whilst parsing config file' in message:  # the config's own exception, not its traceback
-      given = next(arg for arg in argv if arg.startswith('--config='))
-      fail(f'{given}: {message.strip().splitlines()[-1].strip()}')
-    fail(message.replace('\n', ' ') + ' (see --help)')
-  except (AttributeError, KeyError):  # ml_collections: an override of a field the config lacks
-    field = unknown_override(argv)
-    if field is None:
-      raise
-    guesses = ' or '.join(CONFIG_OVERRIDE + guess for guess in closest_fields(field))
-    hint = f'; did you mean {guesses}?' if guesses else '.'
-    fail(f'{CONFIG_OVERRIDE}{field}: no such config field{hint} All fields, with their defaults and '
-         f'meaning: {fields_file(field)}')
-  except SystemExit as exit_:
-    # absl exits with status 1 after printing the help; asking for it is not a failure.
-    if exit_.code == 1 and any(arg.lstrip('-').split('=', 1)[0] in HELP_FLAGS for arg in argv[1:]):
-      sys.exit(0)
-    raise
-
-
-def asks_distributed(config) -> bool:
-  """config.train.distributed of an experiment config, or of a study config's shared overrides
-  (a study config has no `train` block of its own)."""
-  if config is None:
-    return False
-  train = config.get('train') or config.get('overrides', {}).get('train', {})
-  return bool(train.get('distributed', False))
-
-
-def missing_config_file(argv: list[str]) -> str | None:
-  """The path of `--config=<path>[:preset]` where no such file exists, else None."""
-  for arg in argv[1:]:
-    if arg.startswith('--config='):
-      path = arg[len('--config='):].split(':', 1)[0]
-      return None if os.path.isfile(path) else path
-  return None
-
-
-def fail(message: str) -> None:
-  print(f'error: {message}', file=sys.stderr)
-  sys.exit(1)
-
-
-def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f'unexpected arguments: {argv[1:]}')
-  logging.set_verbosity(logging.WARNING)  # Orbax logs every save at INFO
-  # One process of several (python -m wae_jax.multiprocess, a cluster).
-  multiprocess.initialize_if_asked(asks_distributed(FLAGS.config))
-  try:
-    with multiprocess.failures_named():  # a lost process is one line naming it
-      try:
-        run_modes.MODES[FLAGS.mode](config=FLAGS.config, workdir=FLAGS.workdir,
-                                    compare=FLAGS.compare, output=FLAGS.output)
-      except preemption.Stopped as stopped:  # every process stopped after the same step
-        multiprocess.finish()
-        print(stopped, file=sys.stderr)
-        sys.exit(stopped.exit_status)
-      multiprocess.finish()  # no process leaves while another still needs it
-  except UserError as e:
-    fail(str(e))
-
-
-if __name__ == '__main__':
-  app.run(main, flags_parser=parse_flags)
+  from wae_jax import cli
+  cli.run()

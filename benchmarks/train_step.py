@@ -127,7 +127,7 @@ def breakdown(config: ml_collections.ConfigDict, state: Any, args: argparse.Name
   the gradient of the output's sum with respect to what the step differentiates: the
   encoder's parameters (not the images), the decoder's parameters and its input codes.
   """
-  autoencoder = models.build(config.model, config.dtype).autoencoder
+  autoencoder = models.build_for(config).autoencoder
   dtype = models.DTYPES[config.dtype]
   # One device-resident copy: host arrays would be transferred again on every timed call.
   params, stats = jax.device_put(jax.device_get((state.params, state.batch_stats)),

@@ -495,7 +495,7 @@ def test_real_model_and_fid_network_on_the_shared_celeba_sample(tmp_path):
     statistics.update(extractor(figures.to_uint8(batch)))
   fid.save_statistics(config.eval.reference_stats, *statistics.mean_and_covariance(), statistics.count,
                       evaluation.data_protocol(config))
-  ae_state, _ = create_train_states(config, models.build(config.model, config.dtype), jax.random.key(0))
+  ae_state, _ = create_train_states(config, models.build_for(config), jax.random.key(0))
   model = api.Model(config, {'params': ae_state.params, 'batch_stats': ae_state.batch_stats}, step=0)
 
   results = dict(evaluation.Evaluator(config, extractor).run(model, str(tmp_path / 'run')))

@@ -90,7 +90,7 @@ def thesis_config(name):
 @pytest.mark.parametrize('name', sorted(models.PRESETS))
 def test_parameter_counts_at_128(name):
   config = thesis_config(name)
-  networks = models.build(config.model)
+  networks = models.build_for(config)
   ae_state, disc_state = jax.eval_shape(functools.partial(create_train_states, config, networks),
                                         jax.random.key(0))
   encoder, decoder, discriminator = expected_counts()[name]
@@ -107,19 +107,19 @@ def test_shapes_at_every_size_and_output_range(name):
   config.model.width = 1 / 16
   for size in (32, 64, 128):
     config.model.image_size = size
-    networks = models.build(config.model)
+    networks = models.build_for(config)
     x = jax.ShapeDtypeStruct((2, size, size, 3), jnp.float32)
     noise = jax.ShapeDtypeStruct((2, config.model.latent_dim), jnp.float32)
     variables = jax.eval_shape(networks.autoencoder.init, jax.random.key(0), x, noise)
     codes, y = jax.eval_shape(networks.autoencoder.apply, variables, x, noise)
     assert y.shape == x.shape
     assert codes['z'].shape == (2, config.model.latent_dim)
-    assert ('log_var' in codes) == (models.code_of(name) == 'gaussian')  # as declared
+    assert ('log_var' in codes) == name.startswith('vae')  # the VAE objective's Gaussian code
   if name not in ('vae', 'wae'):
     return  # the decoders below are the VAE's and the WAE's; the ResNet encoder trains in test_train
   # A real forward pass at 32 px, in training mode: a sigmoid output stays in [0, 1].
   config.model.image_size = 32
-  networks = models.build(config.model)
+  networks = models.build_for(config)
   x = jax.random.uniform(jax.random.key(0), (2, 32, 32, 3))
   noise = jnp.zeros((2, config.model.latent_dim))
   variables = jax.jit(networks.autoencoder.init)(jax.random.key(1), x, noise)
@@ -132,15 +132,29 @@ def test_bad_names_and_sizes_are_config_errors():
   config = thesis_config('wae')
   config.model.name = 'wae_transformer'
   with pytest.raises(ConfigError, match='unknown model'):
-    models.build(config.model)
+    models.build_for(config)
   config.model.name = 'wae'
   config.model.image_size = 48
   with pytest.raises(ConfigError, match='image_size'):
-    models.build(config.model)
+    models.build_for(config)
   config.model.name = 'wae_resnet'
   config.model.image_size = 16
   with pytest.raises(ConfigError, match='too small'):
-    models.build(config.model)
+    models.build_for(config)
+
+
+def test_the_code_follows_the_objective_not_the_preset():
+  """A Gaussian head where the objective reads a mean and log-variance, whatever the preset."""
+  config = thesis_config('wae')
+  config.model.image_size, config.model.width = 32, 1 / 16
+  x = jax.ShapeDtypeStruct((2, 32, 32, 3), jnp.float32)
+  noise = jax.ShapeDtypeStruct((2, config.model.latent_dim), jnp.float32)
+  for objective, gaussian in (('wae_gan', False), ('vae', True)):
+    config.objective.name = objective
+    autoencoder = models.build_for(config).autoencoder
+    codes, _ = jax.eval_shape(autoencoder.apply, jax.eval_shape(autoencoder.init, jax.random.key(0), x, noise), x, noise)
+    assert ('log_var' in codes) == gaussian
+    assert models.build(config.model, code='gaussian' if gaussian else 'point') == models.build_for(config)
 
 
 def test_sizes_are_config_fields_with_the_thesis_as_default():
@@ -149,7 +163,7 @@ def test_sizes_are_config_fields_with_the_thesis_as_default():
 
   def counts():
     ae_state, _ = jax.eval_shape(functools.partial(create_train_states, config,
-                                                   models.build(config.model)), jax.random.key(0))
+                                                   models.build_for(config)), jax.random.key(0))
     return param_count(ae_state.params['encoder']), param_count(ae_state.params['decoder'])
 
   thesis = counts()
@@ -171,16 +185,16 @@ def test_sizes_that_cannot_build_the_architecture_are_config_errors():
   config.model.image_size, config.model.decoder_widths = 64, (32, 16)
   with pytest.raises(ConfigError, match=r'^config.model.decoder_widths=\(32, 16\): the wae_conv decoder at '
                      r'64x64 needs 4 widths \(the 4x4 map, then each stride-2 transposed convolution\)$'):
-    models.build(config.model)
+    models.build_for(config)
   config = thesis_config('wae_resnet')
   config.model.encoder_widths = (8, 16, 32)
   with pytest.raises(ConfigError, match=r'^config.model.encoder_widths=\(8, 16, 32\): the resnet encoder '
                      r'takes 4 \(one per ResNet stage\)$'):
-    models.build(config.model)
+    models.build_for(config)
   config = thesis_config('wae')
   config.model.decoder_hidden_units = -2
   with pytest.raises(ConfigError, match=r'^config.model.decoder_hidden_units=-2: a whole number >= 0'):
-    models.build(config.model)
+    models.build_for(config)
 
 
 def test_encoder_and_decoder_are_chosen_separately_and_the_presets_are_their_pairs():
@@ -188,7 +202,7 @@ def test_encoder_and_decoder_are_chosen_separately_and_the_presets_are_their_pai
   under a WAE encoder takes its own thesis sizes; a name that is no component is one line."""
   def counts(config):
     ae_state, _ = jax.eval_shape(functools.partial(create_train_states, config,
-                                                   models.build(config.model)), jax.random.key(0))
+                                                   models.build_for(config)), jax.random.key(0))
     return param_count(ae_state.params['encoder']), param_count(ae_state.params['decoder'])
 
   expected = expected_counts()
@@ -204,7 +218,7 @@ def test_encoder_and_decoder_are_chosen_separately_and_the_presets_are_their_pai
     config = thesis_config('wae')
     config.model[role] = 'unet'
     with pytest.raises(ConfigError) as error:
-      models.build(config.model)
+      models.build_for(config)
     assert str(error.value) == (f"unknown {role} 'unet': config.model.{role} must be one of {names} "
                                 "(or empty: the model's own)")
 
@@ -234,7 +248,7 @@ def test_a_new_encoder_is_a_module_and_its_component_line(monkeypatch):
   config = thesis_config('wae')
   config.model.encoder, config.model.image_size, config.model.width = 'mlp', 32, 1 / 16
   ae_state, _ = jax.eval_shape(functools.partial(create_train_states, config,
-                                                 models.build(config.model)), jax.random.key(0))
+                                                 models.build_for(config)), jax.random.key(0))
   assert param_count(ae_state.params['encoder']) == dense(32 * 32 * 3, 2) + dense(2, 64)  # 32 x 1/16
   config.model.image_size = 128
   with pytest.raises(ConfigError, match=r'^config.model.image_size=128: mlp takes at most 64$'):

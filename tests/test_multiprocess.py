@@ -281,10 +281,32 @@ def test_stats_and_eval_in_two_processes_equal_one_process(two_process_run, imag
       'interpolations.png', 'metrics.json', 'reconstructions.png', 'samples.png']
 
 
-def test_without_jaxs_private_call_a_lost_process_goes_unnamed_with_a_message(monkeypatch, capsys):
-  """multiprocess.lost_processes uses jax._src (no public API names a lost process): if a JAX
-  release removes it, the error stays one line that names no process, and says why."""
-  from jax._src import distributed
-  monkeypatch.delattr(distributed, 'global_state')
-  assert multiprocess.lost_processes(timeout=1) is None
-  assert 'cannot name the lost process' in capsys.readouterr().err
+def test_only_a_jax_runtime_error_with_a_lost_process_becomes_one_line_naming_it(monkeypatch):
+  """The typed signal (jax.errors.JaxRuntimeError), not the error's text, marks a failed
+  collective; where the coordination service names nobody lost, the error passes unchanged."""
+  from wae_jax.distributed import runtime
+  monkeypatch.setattr(jax, 'process_count', lambda: 2)
+  monkeypatch.setattr(runtime, 'lost_processes', lambda timeout: [1])
+  with pytest.raises(ValueError, match='Gloo'), runtime.failures_named():
+    raise ValueError('Gloo connection reset')  # its text alone names no lost process
+  with pytest.raises(runtime.LostProcessError, match='lost process 1; a collective'), runtime.failures_named():
+    raise jax.errors.JaxRuntimeError('UNAVAILABLE: connection reset by peer')
+  monkeypatch.setattr(runtime, 'lost_processes', lambda timeout: [])
+  with pytest.raises(jax.errors.JaxRuntimeError, match='RESOURCE_EXHAUSTED'), runtime.failures_named():
+    raise jax.errors.JaxRuntimeError('RESOURCE_EXHAUSTED: out of memory')
+
+
+def test_the_lost_processes_are_those_live_devices_reports_failed(monkeypatch):
+  import contextlib
+  from jax.experimental import multihost_utils
+  from wae_jax.distributed import runtime
+  device = type('Device', (), {'process_index': 2})()
+
+  @contextlib.contextmanager
+  def failing(devices):
+    raise multihost_utils.ProcessFailureError({device})
+    yield
+
+  monkeypatch.setattr(jax, 'process_count', lambda: 3)
+  monkeypatch.setattr(multihost_utils, 'live_devices', failing)
+  assert runtime.lost_processes(timeout=5) == [2]

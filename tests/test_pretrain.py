@@ -6,7 +6,7 @@ import pytest
 
 from wae_jax import pretrain
 from wae_jax.config_defaults import base_config
-from wae_jax.models import build
+from wae_jax.models import build_for
 from wae_jax.step import make_mesh, replicated, step_networks
 from wae_jax.train_state import create_train_states
 
@@ -32,7 +32,7 @@ def config_for(image_folder, steps):
 
 def codes_loss(config, state, images):
   """The moment-matching loss of the codes of `images` as training sees them (batch statistics)."""
-  autoencoder = build(config.model, config.dtype).autoencoder  # BatchNorm without a device axis
+  autoencoder = build_for(config).autoencoder  # BatchNorm without a device axis
   codes, _ = autoencoder.apply({'params': state.params, 'batch_stats': state.batch_stats}, images,
                                train=True, method='encode', mutable=['batch_stats'])
   z_q = codes['mean']

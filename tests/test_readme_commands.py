@@ -200,6 +200,7 @@ def test_study_command_runs_the_cpu_preset_tiny(checkout):
 
 
 def test_two_process_launcher(checkout):
+  os.remove(checkout / 'launch.py')  # the launcher runs the package's entry point, `python -m wae_jax`
   output = run(TWO_PROCESSES, checkout, '--config.model.width=0.0625', '--config.train.num_steps=2',
                '--config.train.checkpoint_every=2', '--config.train.image_every=2', '--config.data.workers=0')
   assert '[0] ' in output and '[1] ' in output

@@ -7,7 +7,7 @@ import pytest
 from wae_jax import schedules
 from wae_jax.config_defaults import base_config
 from wae_jax.errors import ConfigError
-from wae_jax.models import build
+from wae_jax.models import build_for
 from wae_jax.train_state import create_train_states
 
 STEPS_PER_EPOCH = 10
@@ -45,7 +45,7 @@ def test_a_schedule_does_not_depend_on_the_run_length_in_its_state_structure():
   config.model.name = 'wae'
   config.model.image_size, config.model.width, config.model.latent_dim = 16, 1 / 16, 4
   config.optim.schedule = 'wae_manual_smooth'
-  networks = build(config.model, config.dtype)
+  networks = build_for(config)
   short = jax.eval_shape(lambda: create_train_states(config, networks, jax.random.key(0), 1, 1))
   long = jax.eval_shape(lambda: create_train_states(config, networks, jax.random.key(0), 100, 5000))
   arrays = lambda states: [(state.params, state.opt_state) for state in states]

@@ -21,7 +21,7 @@ from wae_jax.config_defaults import base_config
 from wae_jax.data import DataError
 from wae_jax.api import Model
 from wae_jax.errors import ConfigError, InputError, WorkdirError
-from wae_jax.models import build
+from wae_jax.models import build_for
 from wae_jax.train_state import create_train_states
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -65,7 +65,7 @@ def run_in_subprocess(config, workdir, kill_when=None):
 
 
 def restore_states(config, workdir):
-  networks = build(config.model, config.dtype)
+  networks = build_for(config)
   abstract = jax.eval_shape(functools.partial(create_train_states, config, networks),
                             jax.random.key(0))
   checkpointer = Checkpointer(workdir, read_only=True)
@@ -115,7 +115,7 @@ def test_loading_a_checkpoint_logs_no_warnings(image_folder, tmp_path, caplog):
 def untrained_model(image_folder):
   """A 16x16 model with latent 4 and its initial parameters: the API checks need no training."""
   config = tiny_config(image_folder)
-  ae_state, _ = create_train_states(config, build(config.model, config.dtype), jax.random.key(0))
+  ae_state, _ = create_train_states(config, build_for(config), jax.random.key(0))
   return Model.from_state(config, ae_state)
 
 

@@ -41,7 +41,7 @@ class Model:
     self._mixture: samplers.GaussianMixture | None = None
     self.latent_dim = config.model.latent_dim
     if autoencoder is None:
-      autoencoder = models.build(config.model, config.dtype).autoencoder
+      autoencoder = models.build_for(config).autoencoder
     self._autoencoder = autoencoder
     self._encode = jax.jit(lambda v, x: autoencoder.apply(v, x, method='encode')['mean'])
     self._decode = jax.jit(lambda v, z: autoencoder.apply(v, z, method='decode'))

@@ -16,6 +16,7 @@ import ml_collections
 import orbax.checkpoint as ocp
 from etils import epath
 
+from wae_jax import objectives
 from wae_jax.config_defaults import base_config, flat_fields, is_fixed_on_resume
 from wae_jax.errors import ConfigError, UserError, WorkdirError
 from wae_jax.train_state import TrainState
@@ -23,6 +24,9 @@ from wae_jax.train_state import TrainState
 CHECKPOINT_DIR = 'checkpoints'
 # How a field that only one of two configs has is shown.
 ABSENT = '(absent)'
+# The layout of a checkpoint's metadata ('schema'; none: 1). 2: each objective's own fields in
+# config.objective.<objective>, where 1 had them in config.objective itself.
+SCHEMA_VERSION = 2
 
 
 def checkpoint_dir(workdir: str) -> str:
@@ -80,7 +84,7 @@ class Checkpointer:
       free = None
     if free is not None and free < needs:
       raise self._write_error(step, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), needs, free)
-    meta = {'step': step, 'rng': jax.random.key_data(rng).tolist(), 'data': data_state,
+    meta = {'schema': SCHEMA_VERSION, 'step': step, 'rng': jax.random.key_data(rng).tolist(), 'data': data_state,
             'config': json.loads(config.to_json())}
     items = {'autoencoder': ocp.args.StandardSave(ae_state), 'meta': ocp.args.JsonSave(meta)}
     if disc_state is not None:
@@ -138,7 +142,7 @@ class Checkpointer:
 
   def restore_meta(self, step: int | None = None) -> dict:
     step = self.latest_step() if step is None else step
-    return self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))['meta']
+    return migrate(self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))['meta'])
 
   def restore(self, ae_state: TrainState, disc_state: TrainState | None, step: int | None = None
               ) -> tuple[TrainState, TrainState | None, jax.Array, dict]:
@@ -153,7 +157,7 @@ class Checkpointer:
     if disc_state is not None:
       items['discriminator'] = ocp.args.StandardRestore(disc_state)
     restored = self._manager.restore(step, args=ocp.args.Composite(**items))
-    meta = restored['meta']
+    meta = migrate(restored['meta'])
     rng = jax.random.wrap_key_data(jax.numpy.asarray(meta['rng'], jax.numpy.uint32))
     return restored['autoencoder'], restored.get('discriminator'), rng, meta
 
@@ -206,10 +210,26 @@ def placed(tree):
   return jax.tree.map(place, tree)
 
 
+def migrate(meta: dict) -> dict:
+  """A checkpoint's metadata, of any schema version, in this one's (SCHEMA_VERSION): the config
+  with version 1's flat objective fields in their objective's block, and every field added to
+  `base_config()` since at its default (which keeps the behaviour from before it existed)."""
+  config = dict(meta['config'])
+  if meta.get('schema', 1) < 2:
+    shared = dict(config.get('objective', {}))
+    for name, fields in objectives.own_fields().items():
+      for field in fields.keys() & shared.keys():
+        config['objective'] = {**config['objective'], name: {**config['objective'].get(name, {}),
+                                                             field: shared[field]}}
+    config['objective'] = {key: value for key, value in config.get('objective', {}).items()
+                           if not any(key in fields for fields in objectives.own_fields().values())}
+  return {**meta, 'schema': SCHEMA_VERSION,
+          'config': _with_defaults(json.loads(base_config().to_json()), config)}
+
+
 def config_from_meta(meta: dict) -> ml_collections.ConfigDict:
-  """The config a checkpoint was saved with; a field added to `base_config()` since counts as
-  its default (as in `config_changes`), so older checkpoints load, evaluate and draw."""
-  return ml_collections.ConfigDict(_with_defaults(json.loads(base_config().to_json()), meta['config']))
+  """The config a checkpoint was saved with, in today's fields (`migrate`)."""
+  return ml_collections.ConfigDict(migrate(meta)['config'])
 
 
 def _with_defaults(defaults: dict, saved: dict) -> dict:
@@ -221,13 +241,9 @@ def _with_defaults(defaults: dict, saved: dict) -> dict:
 
 
 def config_changes(saved: dict, config: ml_collections.ConfigDict) -> dict[str, tuple[Any, Any]]:
-  """{field: (value in the checkpoint's config, value in `config`)} of every field that differs.
-
-  A field added to `base_config()` after the checkpoint was saved counts as its default there
-  (a new field's default keeps the behaviour from before it existed).
-  """
-  defaults = flat_fields(json.loads(base_config().to_json()))
-  before = {**defaults, **flat_fields(saved)}
+  """{field: (value in the checkpoint's config, value in `config`)} of every field that differs,
+  the saved config read as `migrate` reads it."""
+  before = flat_fields(migrate({'config': saved})['config'])
   now = flat_fields(json.loads(config.to_json()))
   return {field: (before.get(field, ABSENT), now.get(field, ABSENT))
           for field in sorted(before.keys() | now.keys())

@@ -5,9 +5,13 @@ so a field has one default and one meaning. Hyper-parameters live here, never in
 """
 
 import difflib
+import importlib.util
+import os
 from typing import Any
 
 import ml_collections
+
+from wae_jax import objectives  # its registry and fields import no JAX: configs load without it
 
 # Fields a checkpoint is bound to: they fix the parameters' shapes or what the parameters mean
 # (model, compute dtype, objective, prior), the optimizer state's layout (a schedule keeps a step
@@ -56,7 +60,6 @@ def base_config() -> ml_collections.ConfigDict:
   config.objective.penalty_weight = 1.0  # lambda; WAE paper on CelebA: 1 (GAN), 100 (MMD)
   # Each objective's own fields, declared in its module (wae_jax/objectives/<name>.py, `fields`),
   # in a block of its name: e.g. config.objective.swae.num_projections.
-  from wae_jax import objectives  # here: the registry imports JAX, which a config file need not
   for name, fields in objectives.own_fields().items():
     config.objective[name] = ml_collections.ConfigDict({field: declared.default
                                                         for field, declared in fields.items()})
@@ -141,6 +144,16 @@ def base_config() -> ml_collections.ConfigDict:
   return config
 
 
+def config_beside(config_file: str, name: str) -> ml_collections.ConfigDict:
+  """get_config() of the experiment config `<name>.py` in the folder of `config_file` (a config's
+  __file__): for a config that is another with a few fields changed."""
+  path = os.path.join(os.path.dirname(os.path.realpath(config_file)), f'{name}.py')
+  spec = importlib.util.spec_from_file_location(f'config_{name}', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
+
+
 def flat_fields(config: dict) -> dict[str, Any]:
   """Every leaf of a nested dict by dotted name: {'model.latent_dim': 64, ...}."""
   fields = {}
@@ -170,7 +183,6 @@ def closest_fields(name: str) -> list[str]:
 def fields_file(field: str) -> str:
   """The file declaring `field`'s group: an objective's module for config.objective.<name>.*,
   else this one."""
-  from wae_jax import objectives
   group, name = (field.split('.') + ['', ''])[:2]
   if group == 'objective' and name in objectives.own_fields():
     return f'wae_jax/objectives/{objectives.MODULES[name]}.py'

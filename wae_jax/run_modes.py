@@ -22,7 +22,7 @@ def _require(value, flag: str, mode: str):
 def summary(config: ml_collections.ConfigDict, **_) -> None:
   """print parameter counts and output shapes, without training."""
   _require(config, '--config', 'summary')
-  networks = models.build(config.model, config.dtype)
+  networks = models.build_for(config)
   ae_state, disc_state = jax.eval_shape(functools.partial(create_train_states, config, networks),
                                         jax.random.key(0))
   size, latent = config.model.image_size, config.model.latent_dim

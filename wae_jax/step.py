@@ -21,7 +21,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from wae_jax import cpu_options, objectives
-from wae_jax.models import DTYPES, Networks, build
+from wae_jax.models import DTYPES, Networks, build_for
 from wae_jax.train_state import TrainState
 
 AXIS = 'batch'
@@ -147,4 +147,4 @@ def replicated(mesh: Mesh) -> NamedSharding:
 
 def step_networks(config: Any) -> Networks:
   """Networks whose BatchNorm averages statistics over the step's device axis."""
-  return build(config.model, config.dtype, axis_name=AXIS)
+  return build_for(config, axis_name=AXIS)

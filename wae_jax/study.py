@@ -286,7 +286,7 @@ class Study:
       if label in counts:
         continue
       config = run.config
-      counts[label] = train_state.parameter_counts(config, models.build(config.model, config.dtype))
+      counts[label] = train_state.parameter_counts(config, models.build_for(config))
       lines.append(f'| {label} | {config.objective.name} | {counts[label]["encoder"]:,} | '
                    f'{counts[label]["decoder"]:,} | {counts[label]["discriminator"]:,} | '
                    f'{config.model.latent_dim} | {config.objective.cost_scale:g} | '

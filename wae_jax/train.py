@@ -56,7 +56,7 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
     raise ConfigError(f'config.train.keep_checkpoints={config.train.keep_checkpoints} would delete '
                       'every checkpoint, the whole run: keep at least 1')
   schedules.check_schedule(config.optim.schedule)
-  objectives.check(config.objective, config.model, batch)  # name, model's code, batch size
+  objectives.check(config.objective, batch)  # name, own fields, batch size
 
 
 def prepare_workdir(workdir: str) -> None:

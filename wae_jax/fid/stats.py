@@ -3,11 +3,11 @@
 import json
 import os
 import pathlib
-import tempfile
 import zipfile
 
 import numpy as np
 
+from wae_jax import atomic_files
 from wae_jax.fid.errors import FIDError
 
 STATS_FORMAT = 'wae_jax.fid.stats/1'
@@ -79,14 +79,11 @@ def save_statistics(path, mean: np.ndarray, covariance: np.ndarray, count: int,
                     protocol: dict, features: np.ndarray | None = None) -> None:
   """Writes an .npz (mean, covariance, count, protocol as JSON and, for KID and precision /
   recall, the features themselves as float32) atomically."""
-  path = pathlib.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
   extra = {} if features is None else {'features': np.asarray(features, np.float32)}
-  with tempfile.NamedTemporaryFile(dir=path.parent, suffix='.tmp', delete=False) as f:
+  with atomic_files.replacing(os.fspath(path)) as temporary, open(temporary, 'wb') as f:
     np.savez(f, mean=np.asarray(mean, np.float64), covariance=np.asarray(covariance, np.float64),
              count=np.int64(count), protocol=np.array(json.dumps(protocol, sort_keys=True)),
              format=np.array(STATS_FORMAT), **extra)
-  os.replace(f.name, path)
 
 
 def load_features(path) -> np.ndarray:

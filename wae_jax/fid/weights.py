@@ -20,11 +20,11 @@ import logging
 import os
 import pathlib
 import pickle
-import tempfile
 import zipfile
 
 import numpy as np
 
+from wae_jax import atomic_files
 from wae_jax.fid import inception
 from wae_jax.fid.errors import FIDError
 
@@ -261,12 +261,10 @@ def _read_cache(cache_file: pathlib.Path) -> dict | None:
 
 
 def _write_cache(cache_file: pathlib.Path, params: dict) -> None:
-  """Atomic write (temporary file + rename); a read-only cache only costs a re-conversion."""
+  """Written whole or not at all; a read-only cache only costs a re-conversion."""
   try:
-    cache_file.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=cache_file.parent, suffix='.tmp', delete=False) as f:
+    with atomic_files.replacing(os.fspath(cache_file)) as temporary, open(temporary, 'wb') as f:
       np.savez(f, cache_version=np.int64(CACHE_VERSION), **_flat(params))
-    os.replace(f.name, cache_file)
   except OSError as error:
     logging.warning('FID weights not cached at %s (%s); they will be converted again.',
                     cache_file, error)

@@ -1,21 +1,20 @@
 """Model zoo: encoders and decoders found by name, and the thesis's four models as presets.
 
-`build(model_config, dtype, axis_name)` returns `Networks(autoencoder, discriminator)`. The
-encoder (`config.model.encoder`, one of `encoders.ENCODERS`) and the decoder
-(`config.model.decoder`, `decoders.DECODERS`) are chosen separately; each module declares its
-components with their thesis sizes and checks its own fields. `config.model.name` is a preset
-(`PRESETS`, thesis Chapter 4): the encoder and decoder an empty field means, and the kind of
-code the encoder gives. The objective is chosen apart again, in `wae_jax.objectives`, which
-checks that it fits that code.
+`build(model_config, dtype, axis_name, code=...)` returns `Networks(autoencoder, discriminator)`;
+`build_for(config)` takes the code the objective needs (a Gaussian head where it reads a mean and
+log-variance). The encoder (`config.model.encoder`, `encoders.ENCODERS`) and the decoder
+(`config.model.decoder`, `decoders.DECODERS`) are chosen separately; `config.model.name` is a
+preset (`PRESETS`, thesis Chapter 4): the encoder and decoder an empty field means.
 """
 
 import dataclasses
-from typing import Any, Literal
+from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from wae_jax import objectives
 from wae_jax.errors import ConfigError
 from wae_jax.models.component import Sizes
 from wae_jax.models.decoders import DECODERS, num_upsamplings
@@ -53,25 +52,19 @@ class Networks:
   discriminator: LatentDiscriminator
 
 
-# What an encoder gives: a point code z (WAE), or a Gaussian's mean and log-variance from which
-# z is sampled (VAE).
-Code = Literal['point', 'gaussian']
-
-
 @dataclasses.dataclass(frozen=True)
 class Preset:
-  """A model by name (config.model.name): the thesis's encoder and decoder (the defaults of
-  config.model.encoder and .decoder) and the code its encoder gives."""
+  """A model by name (config.model.name): the thesis's encoder and decoder, the defaults of
+  config.model.encoder and .decoder."""
   encoder: str
   decoder: str
-  code: Code
 
 
 PRESETS: dict[str, Preset] = {
-    'vae': Preset('vae_conv', 'vae_conv', 'gaussian'),
-    'vae_resnet': Preset('resnet', 'vae_conv', 'gaussian'),
-    'wae': Preset('wae_conv', 'wae_conv', 'point'),
-    'wae_resnet': Preset('resnet', 'wae_conv', 'point'),
+    'vae': Preset('vae_conv', 'vae_conv'),
+    'vae_resnet': Preset('resnet', 'vae_conv'),
+    'wae': Preset('wae_conv', 'wae_conv'),
+    'wae_resnet': Preset('resnet', 'wae_conv'),
 }
 ROLES = {'encoder': ENCODERS, 'decoder': DECODERS}
 
@@ -119,22 +112,23 @@ def check(model_config: Any, dtype: str = 'float32') -> None:
       raise ConfigError(problem)
 
 
-def build(model_config: Any, dtype: str = 'float32', axis_name: str | None = None) -> Networks:
-  """Builds the networks `model_config` names (checked first: `check`).
-
-  `axis_name` names the device axis over which BatchNorm averages its training statistics;
-  leave it None outside a sharded step.
+def build(model_config: Any, dtype: str = 'float32', axis_name: str | None = None, *,
+          code: objectives.Code) -> Networks:
+  """Builds the networks `model_config` names (checked first: `check`), the encoder giving
+  `code`. `axis_name` names the device axis over which BatchNorm averages its training
+  statistics; leave it None outside a sharded step.
   """
   check(model_config, dtype)
   compute = DTYPES[dtype]
   encoder = ENCODERS[component_name(model_config, 'encoder')].build(
       sizes_of(model_config, 'encoder'), model_config, compute, axis_name,
-      gaussian=code_of(model_config.name) == 'gaussian')
+      gaussian=code == 'gaussian')
   decoder = DECODERS[component_name(model_config, 'decoder')].build(
       sizes_of(model_config, 'decoder'), model_config, compute, axis_name)
   return Networks(AutoEncoder(encoder, decoder), LatentDiscriminator(dtype=compute))
 
 
-def code_of(model_name: str) -> Code:
-  """The code the named preset's encoder gives: 'point' or 'gaussian'."""
-  return PRESETS[model_name].code
+def build_for(config: Any, axis_name: str | None = None) -> Networks:
+  """The networks of an experiment config: config.model in config.dtype, the encoder giving
+  the code config.objective needs."""
+  return build(config.model, config.dtype, axis_name, code=objectives.get(config.objective.name).needs)

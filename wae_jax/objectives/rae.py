@@ -15,7 +15,8 @@ import jax
 import jax.numpy as jnp
 
 from wae_jax import losses
-from wae_jax.objectives import Field, LossInputs, Objective
+from wae_jax.objectives import Field
+from wae_jax.objectives.contract import LossInputs, Objective
 
 
 def autoencoder_loss(inputs: LossInputs, config) -> tuple[jax.Array, dict[str, jax.Array]]:
@@ -34,8 +35,8 @@ def decoder_l2(params, config) -> tuple[jax.Array, dict[str, jax.Array]]:
   return config.rae.decoder_l2 * norm, {'decoder_l2': norm}
 
 
-OBJECTIVE = Objective(
-    name='rae', needs='point', autoencoder_loss=autoencoder_loss, parameter_penalty=decoder_l2,
-    fields={'decoder_l2': Field(1e-7, "weight of the decoder kernels' squared L2 norm",
-                                lambda value: isinstance(value, (int, float)) and value >= 0,
-                                'a number >= 0')})
+FIELDS = {'decoder_l2': Field(1e-7, "weight of the decoder kernels' squared L2 norm",
+                              lambda value: isinstance(value, (int, float)) and value >= 0,
+                              'a number >= 0')}
+OBJECTIVE = Objective(name='rae', needs='point', autoencoder_loss=autoencoder_loss,
+                      parameter_penalty=decoder_l2)

@@ -12,7 +12,8 @@ import jax
 import jax.numpy as jnp
 
 from wae_jax import losses
-from wae_jax.objectives import Field, LossInputs, Objective
+from wae_jax.objectives import Field
+from wae_jax.objectives.contract import LossInputs, Objective
 
 
 def random_directions(rng: jax.Array, count: int, dim: int) -> jax.Array:
@@ -40,8 +41,7 @@ def autoencoder_loss(inputs: LossInputs, config) -> tuple[jax.Array, dict[str, j
   return cost + config.penalty_weight * distance, {'reconstruction': cost, 'sliced_w2': distance}
 
 
-OBJECTIVE = Objective(
-    name='swae', needs='point', autoencoder_loss=autoencoder_loss, min_batch_size=2,
-    fields={'num_projections': Field(50, 'random directions of the sliced distance per step',
-                                     lambda value: isinstance(value, int) and value >= 1,
-                                     'a whole number >= 1')})
+FIELDS = {'num_projections': Field(50, 'random directions of the sliced distance per step',
+                                   lambda value: isinstance(value, int) and value >= 1,
+                                   'a whole number >= 1')}
+OBJECTIVE = Objective(name='swae', needs='point', autoencoder_loss=autoencoder_loss, min_batch_size=2)

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from wae_jax import losses
-from wae_jax.objectives import LatentCritic, LossInputs, Objective
+from wae_jax.objectives.contract import LatentCritic, LossInputs, Objective
 
 
 def critic_loss(logits_prior: jax.Array, logits_codes: jax.Array, config

@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from wae_jax import losses
-from wae_jax.objectives import LossInputs, Objective
+from wae_jax.objectives.contract import LossInputs, Objective
 
 
 def autoencoder_loss(inputs: LossInputs, config) -> tuple[jax.Array, dict[str, jax.Array]]:
