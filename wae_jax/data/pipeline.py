@@ -18,6 +18,7 @@ import dataclasses
 import functools
 import logging
 import os
+import signal
 import threading
 import time
 import zipfile
@@ -184,7 +185,9 @@ def _exit_with_parent(parent: int) -> None:
 
 def _watch_parent(parent: int, _worker_index: int, _worker_count: int) -> None:
   """Grain's worker_init_fn (with `parent` bound in the parent): `parent` is passed rather than
-  read here, since a worker still starting when its parent is killed is already an orphan."""
+  read here, since a worker still starting when its parent is killed is already an orphan.
+  Ignores SIGINT: Ctrl-C reaches the terminal's whole process group, and the parent decides."""
+  signal.signal(signal.SIGINT, signal.SIG_IGN)
   threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
 
 
