@@ -46,3 +46,13 @@ def test_ipython_samples_from_the_gmm_and_exits(trained_workdir):
   pytest.importorskip('IPython', reason='IPython is not installed')
   code = f'import sys; sys.argv[1:] = [{trained_workdir!r}, "gmm"]\n' + SAMPLE
   assert_one_line([sys.executable, '-m', 'IPython', '--quick', '--no-banner', '-c', code])
+
+
+def test_a_preset_on_a_config_without_presets_is_one_line_naming_those_with_presets():
+  done = subprocess.run([sys.executable, 'launch.py', '--config=configs/demo.py:tiny', '--workdir=unused'],
+                        cwd=REPO, capture_output=True, text=True, timeout=120,
+                        env={**os.environ, 'PYTHONPATH': REPO, 'GLIBC_TUNABLES': 'glibc.malloc.hugetlb=0'})
+  assert done.returncode == 1
+  assert done.stderr.strip().splitlines()[-1] == (
+      'error: --config=configs/demo.py:tiny: configs/demo.py takes no preset; drop ":tiny" (configs '
+      'that take one: configs/study_thesis.py)')
