@@ -20,11 +20,15 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import time
 
-import torch
-from torch import nn
-from torch.nn import functional as F
+try:
+  import torch
+  from torch import nn
+  from torch.nn import functional as F
+except ModuleNotFoundError:
+  sys.exit('torch_reference_step.py needs PyTorch: pip install torch')
 
 
 def batch_norm(channels: int) -> nn.BatchNorm2d:

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import jax
 import numpy as np
@@ -16,9 +17,10 @@ from wae_jax.checkpoint import checkpoint_dir
 from test_train import REPO, restore_states, run_in_subprocess, tiny_config
 
 # Runs launch.py (argv[1:]) with its training batches wrapped so that process $SIGNAL_PROCESS
-# sends itself $SIGNAL (a name) while fetching batch $SIGNAL_AT: mid-run, at a known step.
+# sends itself $SIGNAL (a name) while fetching batch $SIGNAL_AT: mid-run, at a known step. With
+# $SIGNAL_PRESSES, it sends that many, a second apart, to its process group, as a terminal does.
 SIGNALLED_LAUNCH = textwrap.dedent('''
-    import os, runpy, signal, sys
+    import os, runpy, signal, sys, time
     from wae_jax import data
     opened, at = data.train_batches, int(os.environ['SIGNAL_AT'])
     me = os.environ.get('JAX_PROCESS_ID', '0') == os.environ.get('SIGNAL_PROCESS', '0')
@@ -33,7 +35,11 @@ SIGNALLED_LAUNCH = textwrap.dedent('''
         return self.batches.__exit__(*exc)
       def __next__(self):
         self.fetched += 1
-        if me and self.fetched == at:
+        if me and self.fetched == at and 'SIGNAL_PRESSES' in os.environ:
+          for press in range(int(os.environ['SIGNAL_PRESSES'])):
+            time.sleep(press)
+            os.killpg(os.getpgid(0), signal.Signals[os.environ['SIGNAL']])
+        elif me and self.fetched == at:
           os.kill(os.getpid(), signal.Signals[os.environ['SIGNAL']])
         return next(self.batches)
       def __getattr__(self, name):
@@ -57,15 +63,18 @@ def config_file(tmp_path, image_folder, **fields):
   return str(path)
 
 
-def launch_signalled(config, workdir, signal_name=None, at=None):
+def launch_signalled(config, workdir, signal_name=None, at=None, presses=None):
+  """launch.py in a process group of its own (its data workers' too), signalled as above."""
   env = dict(os.environ)
   if signal_name:
     env.update(SIGNAL=signal_name, SIGNAL_AT=str(at))
   else:
     env.update(SIGNAL_AT='0')
+  if presses:
+    env.update(SIGNAL_PRESSES=str(presses))
   return subprocess.run([sys.executable, '-c', SIGNALLED_LAUNCH, LAUNCH, f'--config={config}',
                          f'--workdir={workdir}'], cwd=REPO, env=env, capture_output=True, text=True,
-                        timeout=300)
+                        timeout=300, start_new_session=True)
 
 
 def written_steps(workdir):
@@ -104,17 +113,48 @@ def test_ctrl_c_saves_and_stops_with_one_line_instead_of_a_traceback(image_folde
   assert written_steps(workdir) == [2]
 
 
+def test_ctrl_c_to_the_process_group_saves_with_one_line_and_nothing_from_the_data_workers(
+    image_folder, tmp_path):
+  config = config_file(tmp_path, image_folder, **FIELDS, **{'data.workers': 2})
+  workdir = str(tmp_path / 'interrupted')
+  stopped = launch_signalled(config, workdir, 'SIGINT', at=3, presses=1)  # both workers have run
+  assert stopped.returncode == 128 + signal.SIGINT, stopped.stderr[-3000:]
+  assert stopped.stderr.strip().splitlines()[-1] == (
+      'stopped at step 3 on SIGINT; checkpoint saved; rerun the same command to resume')
+  assert 'Traceback' not in stopped.stderr and 'KeyboardInterrupt' not in stopped.stderr, stopped.stderr
+  assert written_steps(workdir) == [3]
+
+
+def test_a_second_ctrl_c_to_the_process_group_stops_at_once_with_one_line(image_folder, tmp_path):
+  config = config_file(tmp_path, image_folder, **FIELDS, **{'data.workers': 2})
+  started = time.monotonic()
+  stopped = launch_signalled(config, str(tmp_path / 'interrupted'), 'SIGINT', at=3, presses=2)
+  assert stopped.returncode == 128 + signal.SIGINT, stopped.stderr[-3000:]
+  assert ('SIGINT again: stopped at once; rerun the same command to resume from the last checkpoint '
+          'written') in stopped.stderr.splitlines()
+  assert 'Traceback' not in stopped.stderr and 'KeyboardInterrupt' not in stopped.stderr, stopped.stderr
+  assert time.monotonic() - started < 120  # start-up and 3 steps; no minutes of unwinding
+
+
 def test_a_second_signal_acts_at_once_and_the_handlers_are_restored():
-  previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+  """In a process whose SIGINT handler is not Python's KeyboardInterrupt (pytest's is, so the
+  default's hard exit is checked in a subprocess above), the second signal goes to that handler."""
+  class Again(Exception):
+    pass
+
+  def again(*_):
+    raise Again()
+
+  previous = signal.signal(signal.SIGINT, again)
   sigterm = signal.getsignal(signal.SIGTERM)
   try:
     with preemption.StopSignals() as signals:
       assert signals.stop_signal(1) is None
       os.kill(os.getpid(), signal.SIGINT)
       assert signals.stop_signal(2) == 'SIGINT'
-      with pytest.raises(KeyboardInterrupt):
+      with pytest.raises(Again):
         os.kill(os.getpid(), signal.SIGINT)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGINT) is again
     assert signal.getsignal(signal.SIGTERM) == sigterm
   finally:
     signal.signal(signal.SIGINT, previous)

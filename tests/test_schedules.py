@@ -50,3 +50,12 @@ def test_a_schedule_does_not_depend_on_the_run_length_in_its_state_structure():
   long = jax.eval_shape(lambda: create_train_states(config, networks, jax.random.key(0), 100, 5000))
   arrays = lambda states: [(state.params, state.opt_state) for state in states]
   assert jax.tree.structure(arrays(short)) == jax.tree.structure(arrays(long))
+
+
+@pytest.mark.parametrize('field', ['learning_rate', 'disc_learning_rate'])
+@pytest.mark.parametrize('value', [-1.0, 0.0])
+def test_a_learning_rate_that_is_not_positive_is_refused_in_one_line(field, value):
+  config = base_config()
+  config.optim[field] = value
+  with pytest.raises(ConfigError, match=rf'config\.optim\.{field}={value!r}: a learning rate must be a positive number'):
+    schedules.check_optimizer(config.optim)

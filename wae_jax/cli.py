@@ -4,6 +4,8 @@
 is importable on its own (wae_jax.run_modes, wae_jax.train.train_and_evaluate, wae_jax.load).
 """
 
+import ast
+import glob
 import os
 import sys
 
@@ -41,12 +43,36 @@ def unknown_override(argv: list[str]) -> str | None:
   return None
 
 
+def takes_preset(path: str) -> bool:
+  """Whether the config file's get_config takes an argument (a preset), read without running it."""
+  with open(path) as file:
+    tree = ast.parse(file.read())
+  return any(isinstance(node, ast.FunctionDef) and node.name == 'get_config' and node.args.args
+             for node in tree.body)
+
+
+def preset_mistake(argv: list[str]) -> str | None:
+  """What is wrong with `--config=<path>:<preset>` where the config takes no preset, else None."""
+  for arg in argv[1:]:
+    if arg.startswith('--config=') and ':' in arg:
+      path = arg[len('--config='):].split(':', 1)[0]
+      if os.path.isfile(path) and not takes_preset(path):
+        presets = sorted(p for p in glob.glob(os.path.join(os.path.dirname(path) or '.', '*.py'))
+                         if takes_preset(p))
+        return (f'{arg}: {path} takes no preset; drop ":{arg.split(":", 1)[1]}" (configs that take '
+                f'one: {", ".join(presets) or "none"})')
+  return None
+
+
 def parse_flags(argv: list[str]) -> list[str]:
   """absl's flag parsing, with every mistake as one `error:` line and --help (or -h) exiting 0."""
   argv = ['--help' if arg == '-h' else arg for arg in argv]
   missing = missing_config_file(argv)
   if missing:
     fail(f'--config={missing}: no such config file; the experiment and study configs are in configs/')
+  mistake = preset_mistake(argv)
+  if mistake:
+    fail(mistake)
   try:
     return FLAGS(argv)
   except flags.Error as error:

@@ -2,7 +2,9 @@
 
 While `StopSignals` is active the loop asks `stop_signal(step)` after every step; once it names a
 signal, the loop saves a checkpoint of that step and raises `Stopped`, whose one-line message says
-how to resume. A second signal of the same kind acts at once, as without this module.
+how to resume. A second signal of the same kind acts at once: a second Ctrl-C, where Python would
+raise KeyboardInterrupt through minutes of data-worker and checkpoint unwinding, ends the process
+with one line (outside IPython, whose kernel it would kill); otherwise as without this module.
 
 In several processes every one of them must save the same step. JAX's preemption service (started
 by `jax.distributed.initialize`) catches SIGTERM in any process, and
@@ -12,6 +14,7 @@ to it as SIGTERM. In one process, Python signal handlers do the same job.
 
 import os
 import signal
+import sys
 import threading
 
 import jax
@@ -36,6 +39,19 @@ class Stopped(UserError):
                      'command to resume')
     self.step, self.signal_name = step, signal_name
     self.exit_status = exit_status(signal_name)
+
+
+def _in_ipython() -> bool:
+  ipython = sys.modules.get('IPython')
+  return ipython is not None and ipython.get_ipython() is not None
+
+
+def _exit_now(number: int, _frame) -> None:
+  """A second SIGINT: ends the process at once; an unfinished checkpoint write is discarded."""
+  name = signal.Signals(number).name
+  os.write(2, f'\n{name} again: stopped at once; rerun the same command to resume from the last '
+              'checkpoint written\n'.encode())
+  os._exit(exit_status(name))
 
 
 class StopSignals:
@@ -66,7 +82,9 @@ class StopSignals:
 
   def _handle(self, number: int, _frame) -> None:
     self.received = signal.Signals(number).name
-    signal.signal(number, self._previous.pop(number))  # the next one acts at once
+    previous = self._previous[number]
+    signal.signal(number, _exit_now if previous is signal.default_int_handler and not _in_ipython()
+                  else previous)  # the next one acts at once
     if self._distributed:
       os.kill(os.getpid(), signal.SIGTERM)  # to JAX's preemption service, which tells the others
 

@@ -38,6 +38,17 @@ def check_schedule(name: str) -> None:
     raise ConfigError(f'unknown config.optim.schedule {name!r}: use one of {", ".join(FACTORS)}')
 
 
+def check_optimizer(optim) -> None:
+  """Refuses, before anything runs, a schedule name or a learning rate that is not positive
+  (a negative rate ascends the loss until NaN)."""
+  check_schedule(optim.schedule)
+  for field in ('learning_rate', 'disc_learning_rate'):
+    value = optim.get(field)
+    if value is not None and not (isinstance(value, (int, float)) and value > 0):
+      raise ConfigError(f'config.optim.{field}={value!r}: a learning rate must be a positive '
+                        f'number (e.g. --config.optim.{field}=3e-4)')
+
+
 def learning_rate(base: float, name: str, steps_per_epoch: int,
                   total_steps: int) -> float | optax.Schedule:
   """`base` for 'constant' (a plain float: no schedule state), else a function of the step."""

@@ -38,6 +38,7 @@ class NonFiniteLossError(UserError):
 def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
   """Raises ConfigError for settings that cannot train, before anything is compiled."""
   models.check(config.model, config.dtype)  # model, encoder, decoder, their sizes, dtype
+  schedules.check_optimizer(config.optim)  # learning rates positive, schedule known
   batch = config.train.batch_size
   if batch <= 0:
     raise ConfigError(f'config.train.batch_size={batch}: the batch size must be positive '

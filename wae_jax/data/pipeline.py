@@ -1,9 +1,10 @@
 """Batches for training (shuffled per epoch, resumable, one slice per host) and evaluation (file order).
 
 Grain runs it: a `grain.MapDataset` of positions, mapped through our decoder and batched, is
-decoded in `config.data.workers` spawned processes (0: in this process), each making whole
-batches of uint8 arrays and opening the zip once; about `config.data.prefetch` batches are
-decoded ahead; the consumer converts to float32. Which image a position holds is ours alone
+decoded by `config.data.workers` workers making whole batches of uint8 arrays, about
+`config.data.prefetch` batches ahead; the consumer converts to float32. Training decodes in
+spawned processes (launch.py's, under a __main__ guard); evaluation, which scripts and
+notebooks call, decodes in threads: spawning would re-import an unguarded script. Which image a position holds is ours alone
 (below), so a resumed run restarts Grain at the saved position and the checkpoint stores two
 numbers, not Grain's iterator state.
 
@@ -17,6 +18,7 @@ import dataclasses
 import functools
 import logging
 import os
+import signal
 import threading
 import time
 import zipfile
@@ -183,7 +185,9 @@ def _exit_with_parent(parent: int) -> None:
 
 def _watch_parent(parent: int, _worker_index: int, _worker_count: int) -> None:
   """Grain's worker_init_fn (with `parent` bound in the parent): `parent` is passed rather than
-  read here, since a worker still starting when its parent is killed is already an orphan."""
+  read here, since a worker still starting when its parent is killed is already an orphan.
+  Ignores SIGINT: Ctrl-C reaches the terminal's whole process group, and the parent decides."""
+  signal.signal(signal.SIGINT, signal.SIG_IGN)
   threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
 
 
@@ -195,15 +199,17 @@ def _absl_flags_ready() -> None:
 
 class _DecodedBatches:
   """Decoded batches of images first .. stop - 1 (None: endless) of `position`, through Grain:
-  decoded in `workers` spawned processes (0: in this process), `prefetch` batches ahead."""
+  decoded by `workers` spawned processes, or threads where not `processes` (0: in this
+  process), `prefetch` batches ahead."""
 
   def __init__(self, source: Source, spec: Preprocess, position, first: int, stop: int | None,
-               batch: int, workers: int, prefetch: int):
+               batch: int, workers: int, prefetch: int, processes: bool):
     _absl_flags_ready()
+    threads = (grain.ReadOptions(num_threads=0) if processes or workers == 0
+               else grain.ReadOptions(num_threads=workers, prefetch_buffer_size=max(1, prefetch)))
     dataset = (grain.MapDataset.range(first, stop if stop is not None else ENDLESS).map(position)
-               .map(_DecodeOne(source, spec)).batch(batch, batch_fn=_merge)
-               .to_iter_dataset(grain.ReadOptions(num_threads=0)))
-    if workers > 0:
+               .map(_DecodeOne(source, spec)).batch(batch, batch_fn=_merge).to_iter_dataset(threads))
+    if processes and workers > 0:
       options = grain.MultiprocessingOptions(num_workers=workers,
                                              per_worker_buffer_size=max(1, -(-prefetch // workers)))
       dataset = dataset.mp_prefetch(options,
@@ -295,7 +301,7 @@ class BatchIterator:
     self._epoch, self._step = epoch, step
     first = (epoch * self.steps_per_epoch + step) * self._host_batch
     self._decoded = _DecodedBatches(self.source, self._spec, self._position, first, None,
-                                    self._host_batch, self._workers, self._prefetch)
+                                    self._host_batch, self._workers, self._prefetch, processes=True)
 
   def __iter__(self) -> 'BatchIterator':
     return self
@@ -362,14 +368,15 @@ def eval_batches(data_config, split: str, image_size: int, batch_size: int,
   """`max_images` (-1: all) images of `split` from image `start` on, in file order, unflipped, as
   float32 batches (one host's share of a split: `start` at its first image).
 
-  Every batch has `batch_size` images except the last. Corrupt images are skipped (the batch is
+  Decoded in config.data.workers threads, never processes, so unguarded scripts and notebooks
+  can call it. Every batch has `batch_size` images except the last. Corrupt images are skipped (the batch is
   filled from the next ones) and named in one warning at the end, or fatal with config.data.strict.
   """
   source = open_source(data_config, split)
   total = len(source) if max_images < 0 else min(start + max_images, len(source))
   decoded_batches = _DecodedBatches(source, _preprocess_for(source, data_config, image_size),
                                     _file_position, start, total, batch_size, data_config.workers,
-                                    data_config.prefetch)
+                                    data_config.prefetch, processes=False)
   corrupt: dict[str, str] = {}
   ready: list[np.ndarray] = []
   try:
