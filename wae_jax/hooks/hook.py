@@ -1,6 +1,5 @@
-"""What the training loop hands its hooks: after every step, `hook(step, outcome)`; once at the
-end, also on an error, `hook.close()`. A hook owns its state and decides itself, with `Every`,
-whether a step is one it works on."""
+"""The contract: after every step the loop calls `hook(step, outcome)`, and `close()` once at the
+end (also on an error). A hook owns its state and decides with `Every` which steps it works on."""
 
 import dataclasses
 from typing import Any
@@ -8,15 +7,13 @@ from typing import Any
 import numpy as np
 from tensorboardX import SummaryWriter
 
-from wae_jax.train_state import TrainState
-
 
 @dataclasses.dataclass(frozen=True)
 class Outcome:
-  """What one step leaves: the states after it, its metrics (on the devices), this host's
-  batch and the seconds the loop waited for it."""
-  ae_state: TrainState
-  disc_state: TrainState | None
+  """What a step leaves: the states after it, its metrics (on the devices), this host's batch
+  and the seconds the loop waited for it."""
+  ae_state: Any
+  disc_state: Any
   metrics: Any
   images: np.ndarray
   data_wait: float
@@ -34,7 +31,6 @@ class Every:
 
 
 class Hook:
-  """The contract: called after every step; `close` releases what the hook holds."""
 
   def __call__(self, step: int, outcome: Outcome) -> None:
     raise NotImplementedError
@@ -44,15 +40,14 @@ class Hook:
 
 
 class ScalarWriter:
-  """TensorBoard scalars in the workdir, written by the chief process only (elsewhere a no-op)."""
+  """TensorBoard scalars in the workdir, from the chief process only (elsewhere a no-op)."""
 
   def __init__(self, workdir: str, is_chief: bool):
     self._writer = SummaryWriter(workdir) if is_chief else None
 
   def write(self, step: int, scalars: dict[str, float]) -> None:
-    if self._writer:
-      for tag, value in scalars.items():
-        self._writer.add_scalar(tag, value, step)
+    for tag, value in scalars.items() if self._writer else ():
+      self._writer.add_scalar(tag, value, step)
 
   def close(self) -> None:
     if self._writer:

@@ -1,6 +1,6 @@
-"""A jax.profiler trace of `train.profile_steps` steps, after two of warm-up, in
-<workdir>/profile/: TensorBoard's Profile tab reads it, ui.perfetto.dev its perfetto_trace.json.gz.
-The loop annotates each step (`train`) and its wait for data (`wait for data`)."""
+"""A jax.profiler trace of `train.profile_steps` steps after two of warm-up, in <workdir>/profile/:
+TensorBoard's Profile tab reads it, ui.perfetto.dev its perfetto_trace.json.gz. The loop
+annotates each step (`train`) and its wait for data (`wait for data`)."""
 
 import os
 
@@ -9,11 +9,10 @@ import tqdm
 
 from wae_jax.hooks.hook import Hook, Outcome
 
-WARM_UP = 2  # steps before the trace starts (the first ones may compile, allocate)
+WARM_UP = 2  # steps not traced (the first ones may compile and allocate)
 
 
 class ProfileWindow(Hook):
-  """Starts the trace after step start + WARM_UP, stops it after the last traced step."""
 
   def __init__(self, steps: int, workdir: str, start: int):
     self.first, self.last = start + WARM_UP + 1, start + WARM_UP + steps
