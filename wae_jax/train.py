@@ -34,7 +34,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   batches = data.train_batches(config.data, config.model.image_size, config.train.batch_size,
                                config.seed, jax.process_index(), jax.process_count())
   with batches:
-    evaluators = periodic_evaluators(config, evaluator)  # missing FID statistics fail here
+    evaluators = periodic_evaluators(config, evaluator)
     checkpointer = Checkpointer(workdir, keep=config.train.keep_checkpoints,
                                 keep_every=config.train.keep_every)
     try:
@@ -61,6 +61,8 @@ class SampleFid:
 
 def periodic_evaluators(config: ml_collections.ConfigDict,
                         evaluator: evaluation.Evaluator | None) -> list[hooks.PeriodicEvaluator]:
+  """What the loop evaluates: the FID of samples every `train.fid_every` steps (by `evaluator`
+  where given), built before the first step so that missing FID statistics fail first."""
   if config.train.fid_every <= 0:
     return []
   evaluator = evaluator if evaluator is not None else evaluation.Evaluator(config)
