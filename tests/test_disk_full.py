@@ -11,7 +11,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 import wae_jax
-from wae_jax import train
+from wae_jax import hooks, train
 from wae_jax.checkpoint import CheckpointWriteError
 
 from test_preemption import config_file
@@ -77,7 +77,7 @@ def test_a_save_failing_in_the_background_stops_the_run_at_that_step(image_folde
   config.train.image_every = 0
   workdir = str(tmp_path / 'run')
   steps = []
-  monkeypatch.setattr(train.LoopOutputs, 'log', lambda self, step, *_: steps.append(step))
+  monkeypatch.setattr(hooks.MetricLog, '__call__', lambda self, step, *_: steps.append(step))
   with pytest.raises(CheckpointWriteError) as error:
     train.train_and_evaluate(config, workdir)
   assert re.fullmatch(r'checkpoint of step 4 not written: no space left on device in \S+; the '

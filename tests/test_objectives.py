@@ -14,7 +14,7 @@ from wae_jax import losses, objectives
 from wae_jax import step as step_lib
 from wae_jax.config_defaults import base_config
 from wae_jax.errors import ConfigError
-from wae_jax.train import check_config
+from wae_jax.preflight import check_config
 from wae_jax.train_state import create_train_states
 
 

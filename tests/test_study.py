@@ -10,7 +10,7 @@ from PIL import Image
 
 from wae_jax import evaluation, study, train
 from wae_jax.errors import ConfigError
-from wae_jax.train import check_config
+from wae_jax.preflight import check_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STUDY_CONFIG = os.path.join(REPO, 'configs', 'study_thesis.py')

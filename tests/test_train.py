@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 import wae_jax
-from wae_jax import evaluation, train
+from wae_jax import evaluation, hooks, train
 from wae_jax.checkpoint import Checkpointer, checkpoint_dir, config_changes, config_from_meta
 from wae_jax.config_defaults import base_config
 from wae_jax.data import DataError
@@ -231,7 +231,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(image_folder, 
   train.train_and_evaluate(tiny_config(image_folder, num_steps=2), workdir)
   config = tiny_config(image_folder, num_steps=4)
   config.objective.cost_scale = float('nan')
-  with pytest.raises(train.NonFiniteLossError, match='at step 3'):
+  with pytest.raises(hooks.NonFiniteLossError, match='at step 3'):
     train.train_and_evaluate(config, workdir)
   assert wae_jax.load(workdir).step == 2
   assert sorted(os.listdir(checkpoint_dir(workdir))) == ['2']
@@ -308,12 +308,12 @@ def test_resuming_with_a_changed_model_is_one_line_naming_the_fields(image_folde
   assert wae_jax.load(workdir).step == 2
 
 
-def test_periodic_actions_run_every_n_steps_and_after_the_last():
-  every_3 = train.Periodic(3, print)
-  assert [step for step in range(1, 11) if every_3.due(step, total=10)] == [3, 6, 9, 10]
-  not_at_end = train.Periodic(3, print, at_end=False)
-  assert [step for step in range(1, 11) if not_at_end.due(step, total=10)] == [3, 6, 9]
-  assert not any(train.Periodic(0, print, at_end=False).due(step, 10) for step in range(1, 11))
+def test_periodic_hooks_run_every_n_steps_and_after_the_last():
+  every_3 = hooks.Every(3, last=10)
+  assert [step for step in range(1, 11) if every_3.due(step)] == [3, 6, 9, 10]
+  not_at_end = hooks.Every(3, last=10, at_end=False)
+  assert [step for step in range(1, 11) if not_at_end.due(step)] == [3, 6, 9]
+  assert not any(hooks.Every(0, last=10, at_end=False).due(step) for step in range(1, 11))
 
 
 def test_a_field_added_after_a_checkpoint_counts_as_its_default_there():
@@ -445,7 +445,7 @@ def test_corrupt_images_are_reported_listed_and_kept_across_a_resume(folder_with
                                                                       tmp_path, capsys):
   folder, empty = folder_with_corrupt_images
   workdir = str(tmp_path / 'run')
-  list_file = os.path.join(workdir, train.CORRUPT_LIST)
+  list_file = os.path.join(workdir, hooks.CORRUPT_LIST)
 
   def listed():
     with open(list_file) as file:

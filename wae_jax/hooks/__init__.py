@@ -1,0 +1,9 @@
+"""The periodic work of the training loop, one hook per job, each owning its state (contract in
+hook.py). Order matters where one job depends on another: the metric log (and its NaN check)
+before a save, the save before the stop on a signal."""
+
+from wae_jax.hooks.checkpoints import Checkpoints, PreemptionStop
+from wae_jax.hooks.hook import Every, Hook, Outcome, ScalarWriter
+from wae_jax.hooks.live_model import ImageGrids, LiveModel, PeriodicEvals, PeriodicEvaluator
+from wae_jax.hooks.logs import CORRUPT_LIST, DataReport, MetricLog, NonFiniteLossError, Progress
+from wae_jax.hooks.profile import ProfileWindow

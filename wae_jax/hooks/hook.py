@@ -1,0 +1,54 @@
+"""The contract: after every step the loop calls `hook(step, outcome)`, and `close()` once at the
+end (also on an error). A hook owns its state and decides with `Every` which steps it works on."""
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+from tensorboardX import SummaryWriter
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+  """What a step leaves: the states after it, its metrics (on the devices), this host's batch
+  and the seconds the loop waited for it."""
+  ae_state: Any
+  disc_state: Any
+  metrics: Any
+  images: np.ndarray
+  data_wait: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Every:
+  """Due after every `steps`-th step (never when `steps` <= 0) and, if `at_end`, after `last`."""
+  steps: int
+  last: int
+  at_end: bool = True
+
+  def due(self, step: int) -> bool:
+    return (self.steps > 0 and step % self.steps == 0) or (self.at_end and step == self.last)
+
+
+class Hook:
+
+  def __call__(self, step: int, outcome: Outcome) -> None:
+    raise NotImplementedError
+
+  def close(self) -> None:
+    pass
+
+
+class ScalarWriter:
+  """TensorBoard scalars in the workdir, from the chief process only (elsewhere a no-op)."""
+
+  def __init__(self, workdir: str, is_chief: bool):
+    self._writer = SummaryWriter(workdir) if is_chief else None
+
+  def write(self, step: int, scalars: dict[str, float]) -> None:
+    for tag, value in scalars.items() if self._writer else ():
+      self._writer.add_scalar(tag, value, step)
+
+  def close(self) -> None:
+    if self._writer:
+      self._writer.close()
