@@ -68,13 +68,13 @@ def test_a_midpoint_that_is_no_kept_checkpoint_is_a_config_error():
   config = study_config('tiny')
   config.eval_at = (0.3, 1.0)
   with pytest.raises(ConfigError, match='step 12, which is no checkpoint'):
-    study.Study(config, '/nonexistent')
+    study.make_plan(config, '/nonexistent')
   config.eval_at = (0.5, 1.0)
   config.overrides.train.checkpoint_every, config.overrides.train.num_steps = 4, 40
   with pytest.raises(ConfigError, match='keep_every=20'):
-    study.Study(config, '/nonexistent')
+    study.make_plan(config, '/nonexistent')
   config.overrides.train.keep_every = 20
-  assert study.Study(config, '/nonexistent').steps['vae_seed0'] == [20, 40]
+  assert study.make_plan(config, '/nonexistent').steps['vae_seed0'] == [20, 40]
 
 
 def test_an_unknown_override_names_the_field():
