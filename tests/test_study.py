@@ -77,6 +77,17 @@ def test_a_midpoint_that_is_no_kept_checkpoint_is_a_config_error():
   assert study.make_plan(config, '/nonexistent').steps['vae_seed0'] == [20, 40]
 
 
+def test_the_plan_gives_each_run_its_own_config_and_the_evaluation_a_copy():
+  plan = study.make_plan(study_config('tiny'), '/nonexistent')
+  configs = [run.config for run in plan.runs]
+  assert len({id(config) for config in configs + [plan.eval_config]}) == 5
+  assert {config.eval.reference_stats for config in configs + [plan.eval_config]} == {
+      '/nonexistent/reference_stats.npz'}
+  plan.eval_config.eval.sampler = 'gmm'
+  assert {config.eval.sampler for config in configs} == {'prior'}
+  assert plan.pairs == [('wae_resnet', 'wae'), ('vae_resnet', 'vae')] and plan.samplers == ['prior']
+
+
 def test_an_unknown_override_names_the_field():
   config = study_config('tiny')
   config.overrides.model.widht = 2.0
