@@ -98,5 +98,9 @@ def test_gmm_samples_of_a_workdir_are_fitted_once_saved_and_read_back(image_fold
   tagged = model.with_recomputed_batch_stats([images], tag='batch_stats1x6')
   assert samplers.fit_file(tagged, 'gmm') == saved[:-len('.npz')] + '_batch_stats1x6.npz'
   assert samplers.fit_file(model.with_recomputed_batch_stats([images]), 'gmm') is None  # in memory
+  np.savez(saved, weights=mixture.weights, means=mixture.means, covariances=mixture.covariances,
+           fitted_on=np.array('3 components'))  # a fit saved before its settings were: refitted
+  assert wae_jax.load(workdir).code_mixture().settings == mixture.settings
+  assert gmm.GaussianMixture.load(saved).settings == mixture.settings
   with pytest.raises(InputError, match="sampler 'vamp'"):
     model.sample(2, sampler='vamp')

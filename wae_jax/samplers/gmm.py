@@ -54,9 +54,10 @@ class GaussianMixture:
   def load(cls, path: str) -> 'GaussianMixture':
     with np.load(path) as saved:
       settings = {key: saved[key].item() for key in SETTINGS if key in saved}
-      converged, n_iter = ((bool(saved['converged']), int(saved['n_iter'])) if 'n_iter' in saved
-                           else (True, 0))  # saved before these were recorded
-      return cls(saved['weights'], saved['means'], saved['covariances'], settings, converged, n_iter)
+      if 'n_iter' not in saved:  # saved before the settings were: refitted by `mixture`
+        return cls(saved['weights'], saved['means'], saved['covariances'])
+      return cls(saved['weights'], saved['means'], saved['covariances'], settings,
+                 bool(saved['converged']), int(saved['n_iter']))
 
 
 def fit_gaussian_mixture(codes: np.ndarray, components: int, seed: int,

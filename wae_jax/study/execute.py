@@ -20,10 +20,6 @@ def say(message: str) -> None:
   tqdm.tqdm.write(f'[study] {message}', file=None)
 
 
-def _minutes(seconds: float) -> str:
-  return f'{seconds / 60:.1f} min'
-
-
 class Execution:
   """Runs a plan; every stage already done (study_timing.json, metrics.json) is skipped."""
 
@@ -77,7 +73,7 @@ class Execution:
   def _train(self, run: Run, label: str) -> None:
     done = f'trained/{run.name}'
     if self.timing.get(done):
-      say(f'{label}: trained ({_minutes(self.timing[f"train_seconds/{run.name}"])}), skipped')
+      say(f'{label}: trained ({self.timing[f"train_seconds/{run.name}"] / 60:.1f} min), skipped')
       return
     say(f'{label}: training {run.config.model.name} / {run.config.objective.name} in '
         f'{self.plan.workdir(run)}')
