@@ -68,13 +68,24 @@ def test_a_midpoint_that_is_no_kept_checkpoint_is_a_config_error():
   config = study_config('tiny')
   config.eval_at = (0.3, 1.0)
   with pytest.raises(ConfigError, match='step 12, which is no checkpoint'):
-    study.Study(config, '/nonexistent')
+    study.make_plan(config, '/nonexistent')
   config.eval_at = (0.5, 1.0)
   config.overrides.train.checkpoint_every, config.overrides.train.num_steps = 4, 40
   with pytest.raises(ConfigError, match='keep_every=20'):
-    study.Study(config, '/nonexistent')
+    study.make_plan(config, '/nonexistent')
   config.overrides.train.keep_every = 20
-  assert study.Study(config, '/nonexistent').steps['vae_seed0'] == [20, 40]
+  assert study.make_plan(config, '/nonexistent').steps['vae_seed0'] == [20, 40]
+
+
+def test_the_plan_gives_each_run_its_own_config_and_the_evaluation_a_copy():
+  plan = study.make_plan(study_config('tiny'), '/nonexistent')
+  configs = [run.config for run in plan.runs]
+  assert len({id(config) for config in configs + [plan.eval_config]}) == 5
+  assert {config.eval.reference_stats for config in configs + [plan.eval_config]} == {
+      '/nonexistent/reference_stats.npz'}
+  plan.eval_config.eval.sampler = 'gmm'
+  assert {config.eval.sampler for config in configs} == {'prior'}
+  assert plan.pairs == [('wae_resnet', 'wae'), ('vae_resnet', 'vae')] and plan.samplers == ['prior']
 
 
 def test_an_unknown_override_names_the_field():
@@ -178,10 +189,32 @@ def test_paired_differences_and_mean_sd_from_known_scores():
   assert (samples['favour_a'], samples['favour_b'], samples['verdict']) == (2, 1, None)
   mse = by['reconstructions', 'mse']  # lower is better: every seed favours wae
   assert mse['differences'] == pytest.approx([0.01, 0.011, 0.012]) and mse['verdict'] == 'wae'
+  # p-values: samples' FID seeds disagree; every seed favours wae's MSE by about the same amount.
+  assert samples['p_sign_test'] == 1.0 and samples['p_t_test'] == pytest.approx(0.3700592, rel=1e-6)
+  assert not samples['established']
+  assert mse['p_sign_test'] == 0.25 and mse['p_t_test'] == pytest.approx(0.0027435, rel=1e-4)
+  assert mse['established']
+  table = seeds.paired_tables(rows)
+  assert table.startswith(seeds.ESTABLISHED) and "With n seeds the exact sign test cannot go below p = 2^(1-n)" in table
+  assert '| reconstructions | MSE ↓ |' in table and '| 0 of 3 | wae | 0.25 | 0.00274 | established |' in table
+  assert '| 2 of 3 | none | 1 | 0.37 | not established |' in table
   assert {row['a'] for row in rows} == {'wae_resnet'}  # a pair without runs gives no rows
   samples_table = seeds.summary_tables(members, records).split('### Table 4.4')[1].split('###')[0]
   assert '| wae | 313.333 ± 15.275 | 3 |' in samples_table  # mean ± SD (ddof 1) of 300, 310, 330
   assert '| wae_resnet | 296.667 ± 20.817 | 3 |' in samples_table
+
+
+def test_p_values_are_scipys_exact_sign_test_and_paired_t_test_on_known_numbers():
+  from scipy import stats
+  from wae_jax.evaluation import seeds
+  assert [seeds.sign_test(3, 0), seeds.sign_test(2, 1), seeds.sign_test(0, 6), seeds.sign_test(0, 0)] == [
+      0.25, 1.0, 0.03125, 1.0]  # 2^(1-n) where all n agree; no seed differs: 1
+  assert seeds.sign_test(7, 1) == pytest.approx(stats.binomtest(7, 8).pvalue) == pytest.approx(0.0703125)
+  # Differences 1, 2, 3.5: t = 2.1667 / (1.2583 / sqrt 3) = 2.982 on 2 degrees of freedom.
+  assert seeds.paired_t_test([1.0, 2.0, 3.5], [0.0, 0.0, 0.0]) == pytest.approx(0.0964375, rel=1e-5)
+  assert seeds.paired_t_test([3.0, 5.0, 4.5], [2.0, 3.0, 1.0]) == pytest.approx(
+      stats.ttest_rel([3.0, 5.0, 4.5], [2.0, 3.0, 1.0]).pvalue, rel=1e-12)
+  assert seeds.paired_t_test([1.0], [0.0]) is None and seeds.paired_t_test([2.0, 3.0], [1.0, 2.0]) is None
 
 
 @pytest.mark.slow  # 2 min: four trainings; the README's study command runs the runner by default

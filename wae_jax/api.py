@@ -12,7 +12,6 @@ batch [N, S, S, 3] at the model's size S, float in [0, 1] or uint8 (scaled by 1/
 """
 
 import copy
-import os
 from collections.abc import Iterable
 from typing import Any, Callable
 
@@ -21,7 +20,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from wae_jax import data, models, objectives, samplers
+from wae_jax import models, objectives, samplers
 from wae_jax.models.blocks import BN_MOMENTUM
 from wae_jax.checkpoint import Checkpointer, config_from_meta
 from wae_jax.errors import InputError, WorkdirError
@@ -31,14 +30,17 @@ class Model:
   """Encoder and decoder of an auto-encoder state, with the prior it was trained against."""
 
   def __init__(self, config: ml_collections.ConfigDict, variables: dict, step: int = 0,
-               autoencoder: models.AutoEncoder | None = None, mixture_file: str | None = None):
+               autoencoder: models.AutoEncoder | None = None, workdir: str | None = None):
     """`autoencoder`: the built networks of `config`, where the caller has them already;
-    `mixture_file`: where the 'gmm' sampler's fit of these variables is kept (None: in memory)."""
+    `workdir`: the checkpoint's, where samplers keep their fits of these variables (None: in
+    memory). `batch_stats_tag` names recomputed BatchNorm statistics in those files' names;
+    `fits` holds each sampler's fit in memory."""
     self.config = config
     self.variables = variables
     self.step = step
-    self.mixture_file = mixture_file
-    self._mixture: samplers.GaussianMixture | None = None
+    self.workdir = workdir
+    self.batch_stats_tag = ''
+    self.fits: dict[str, Any] = {}
     self.latent_dim = config.model.latent_dim
     if autoencoder is None:
       autoencoder = models.build_for(config).autoencoder
@@ -56,18 +58,24 @@ class Model:
     """This model's networks, compiled once, with the variables of another train state."""
     return self._with_variables(_variables(ae_state), int(ae_state.step))
 
-  def _with_variables(self, variables: dict, step: int) -> 'Model':
-    """A copy with other variables; its 'gmm' sampler is fitted anew, in memory."""
+  def _with_variables(self, variables: dict, step: int, batch_stats_tag: str | None = None) -> 'Model':
+    """A copy with other variables, whose samplers fit anew: in memory, or with a
+    `batch_stats_tag` in this model's workdir."""
     model = copy.copy(self)
-    model.variables, model.step, model.mixture_file, model._mixture = variables, step, None, None
+    model.variables, model.step, model.fits = variables, step, {}
+    model.batch_stats_tag = batch_stats_tag or ''
+    model.workdir = self.workdir if batch_stats_tag else None
     return model
 
-  def with_recomputed_batch_stats(self, batches: Iterable[np.ndarray], seed: int = 0) -> 'Model':
+  def with_recomputed_batch_stats(self, batches: Iterable[np.ndarray], seed: int = 0,
+                                  tag: str | None = None) -> 'Model':
     """This model with every BatchNorm layer's statistics re-estimated with its current weights.
 
     Each layer's batch mean and variance in training mode (codes sampled as in training, noise
     from `seed`), averaged over `batches` with equal weights, replace the running averages of
     training, which lag the weights early in training (momentum 0.99: about the last 100 steps).
+    `tag` (e.g. 'batch_stats16x64') names these statistics in the samplers' fit files, which
+    stay in the workdir; without it they are fitted in memory.
     """
     @jax.jit
     def batch_moments(variables, images, noise):
@@ -89,7 +97,7 @@ class Model:
       raise InputError('with_recomputed_batch_stats needs at least one batch of images')
     return self._with_variables({'params': self.variables['params'],
                                  'batch_stats': jax.tree.map(lambda x: np.asarray(x / count), total)},
-                                self.step)
+                                self.step, tag)
 
   @property
   def image_shape(self) -> tuple[int, int, int]:
@@ -159,37 +167,16 @@ class Model:
 
   def sample(self, n: int, seed: int = 0, sampler: str = 'prior',
              config: ml_collections.ConfigDict | None = None) -> np.ndarray:
-    """n images decoded from codes of `sampler`: 'prior' (the objective's) or 'gmm' (a Gaussian
-    mixture of the training images' codes, fitted once; wae_jax.samplers) as `config` sets it
-    (config.eval.gmm_*, the data, the seed; default: the checkpoint's config)."""
-    samplers.check_sampler(sampler)
-    if sampler == 'prior':
-      return self.decode(self.sample_prior(n, seed))
+    """n images decoded from the codes of `sampler` (a name of wae_jax.samplers: 'prior', 'gmm')
+    as `config` sets it (default: the checkpoint's config)."""
+    chosen = samplers.get(sampler)
     n, seed = _count(n, 'samples', 'n'), _count(seed, 'seed', 'seed')
-    return self.decode(self.code_mixture(config).sample(n, seed))
+    return self.decode(chosen.codes(self, n, seed, config or self.config))
 
-  def code_mixture(self, config: ml_collections.ConfigDict | None = None) -> samplers.GaussianMixture:
-    """The 'gmm' sampler's mixture as `config` (default: the model's) sets it: read from
-    `mixture_file` where it was saved with these settings, else fitted to the codes of the first
-    config.eval.gmm_images train images (and saved there)."""
-    config = config or self.config
-    settings = config.eval
-    fitted_on = (f'{settings.gmm_components} components, the first {settings.gmm_images} train '
-                 f'images, seed {config.seed}')
-    if self._mixture is None or self._mixture.fitted_on != fitted_on:
-      self._mixture = None
-      if self.mixture_file and os.path.exists(self.mixture_file):
-        saved = samplers.GaussianMixture.load(self.mixture_file)
-        self._mixture = saved if saved.fitted_on == fitted_on else None  # else: fitted anew
-      if self._mixture is None:
-        batches = data.eval_batches(config.data, 'train', self.config.model.image_size,
-                                    settings.batch_size, max_images=settings.gmm_images)
-        codes = np.concatenate([self.encode(batch) for batch in batches])
-        self._mixture = samplers.fit_gaussian_mixture(codes, settings.gmm_components, config.seed,
-                                                      fitted_on)
-        if self.mixture_file and jax.process_index() == 0:
-          self._mixture.save(self.mixture_file)
-    return self._mixture
+  def code_mixture(self, config: ml_collections.ConfigDict | None = None):
+    """The 'gmm' sampler's mixture of this model's codes as `config` (default: the model's) sets
+    it (wae_jax.samplers.gmm.mixture: read back where saved, else fitted)."""
+    return samplers.get('gmm').mixture(self, config or self.config)
 
   def reconstruct(self, images: np.ndarray) -> np.ndarray:
     return self.decode(self.encode(images))
@@ -233,4 +220,4 @@ def load(workdir: str, step: int | None = None) -> Model:
     variables = checkpointer.restore_variables(step)  # no optimizer or objective built
   finally:
     checkpointer.close()
-  return Model(config, variables, step, mixture_file=samplers.mixture_path(workdir, step))
+  return Model(config, variables, step, workdir=workdir)

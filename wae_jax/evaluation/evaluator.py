@@ -128,12 +128,7 @@ class Evaluator:
     return multiprocess.share(-(-n // self.config.eval.batch_size)).start * self.config.eval.batch_size
 
   def sampler_protocol(self) -> str:
-    config = self.config.eval
-    samplers.check_sampler(config.sampler)
-    if config.sampler == 'prior':
-      return 'prior'
-    return (f'gmm: {config.gmm_components} full-covariance Gaussians fitted to the codes of the '
-            f'first {config.gmm_images} train images')
+    return samplers.get(self.config.eval.sampler).describe(self.config)
 
   def batch_stats_protocol(self) -> str:
     batches = self.config.eval.recompute_batch_stats
@@ -329,10 +324,8 @@ def with_configured_batch_stats(model, config: ml_collections.ConfigDict):
   size = config.train.batch_size
   images = data.eval_batches(config.data, config.eval.batch_stats_split, config.model.image_size, size,
                              max_images=batches * size)
-  recomputed = model.with_recomputed_batch_stats(images, seed=config.seed)
-  if model.mixture_file:  # the codes depend on the statistics, so their mixture is kept apart
-    recomputed.mixture_file = model.mixture_file[:-len('.npz')] + f'_batch_stats{batches}x{size}.npz'
-  return recomputed
+  # The codes depend on the statistics, so the samplers' fits are kept apart (a tag in their names).
+  return model.with_recomputed_batch_stats(images, seed=config.seed, tag=f'batch_stats{batches}x{size}')
 
 
 # Settings added since metrics.json files were first written, with the value they had before.
@@ -398,7 +391,7 @@ def evaluate(config: ml_collections.ConfigDict | None, workdir: str) -> dict:
   if config.model.image_size != model.config.model.image_size:
     raise EvaluationError(f'{workdir}: the checkpoint makes {model.config.model.image_size}px images but '
                           f'the config says {config.model.image_size}; evaluate with its own config')
-  samplers.check_sampler(config.eval.sampler)
+  samplers.check(config.eval.sampler)
   eval_dir = EVAL_DIR if config.eval.sampler == 'prior' else f'{EVAL_DIR}_{config.eval.sampler}'
   for name, value in Evaluator(config).run(model, workdir, eval_dir=eval_dir):
     if jax.process_index() == 0:

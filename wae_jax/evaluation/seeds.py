@@ -2,17 +2,39 @@
 
 A pair (A, B), e.g. WAE-ResNet against WAE, is compared seed by seed: the runs of one seed share
 the seed of the data order, the initialisation and the evaluation's samples, so A - B of each
-score is one paired difference per seed. A model "wins" a score only where every seed's
-difference favours it; with 3 seeds that is a sign test at p = 1/8 for one side, evidence of a
-consistent direction at this budget, not of its size or of significance.
+score is one paired difference per seed, tested by the paired t-test and the exact sign test
+(ESTABLISHED, the rule fixed before the results).
 """
 
 import dataclasses
 
 import numpy as np
+from scipy import stats
 
 from wae_jax.evaluation.scores import SCORES
 from wae_jax.evaluation.tables import ARROWS, TABLES, format_value, part_scores
+
+
+ESTABLISHED = ("A pair's difference is established when the paired t-test over seeds gives p < 0.05 "
+               "and every seed's difference has the same sign; otherwise it is 'not established'. "
+               "With n seeds the exact sign test cannot go below p = 2^(1-n) (0.25 for 3 seeds).")
+SIGNIFICANCE = 0.05
+
+
+def sign_test(favour_a: int, favour_b: int) -> float:
+  """The exact two-sided sign test's p-value of seeds favouring A against B (ties left out)."""
+  if favour_a + favour_b == 0:
+    return 1.0
+  return float(stats.binomtest(favour_a, favour_a + favour_b, 0.5).pvalue)
+
+
+def paired_t_test(values_a: list[float], values_b: list[float]) -> float | None:
+  """The paired t-test's two-sided p-value; None where it is undefined (under 2 seeds, or
+  differences that do not vary)."""
+  differences = np.subtract(values_a, values_b)
+  if len(differences) < 2 or np.all(differences == differences[0]):
+    return None
+  return float(stats.ttest_rel(values_a, values_b).pvalue)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,7 +89,8 @@ def paired_differences(members: list[Member], records: dict[str, dict],
                        pairs: list[tuple[str, str]]) -> list[dict]:
   """For each pair (A, B) of experiments present, each grid point, part and score: the per-seed
   differences A - B over the seeds both have, their mean and SD, how many seeds favour A (by the
-  score's direction), and the verdict: A or B where every seed agrees, else None."""
+  score's direction), the verdict (A or B where every seed agrees, else None), the sign test's
+  and the paired t-test's p-values, and whether the difference is ESTABLISHED."""
   groups = _groups(members)
   rows = []
   for a, b in pairs:
@@ -81,29 +104,33 @@ def paired_differences(members: list[Member], records: dict[str, dict],
         for score in part_scores(part, records):
           if score.name not in records[runs_a[seeds[0]].name]['parts'][part]:
             continue
-          differences = [records[runs_a[seed].name]['parts'][part][score.name]
-                         - records[runs_b[seed].name]['parts'][part][score.name] for seed in seeds]
+          values_a = [records[runs_a[seed].name]['parts'][part][score.name] for seed in seeds]
+          values_b = [records[runs_b[seed].name]['parts'][part][score.name] for seed in seeds]
+          differences = [value_a - value_b for value_a, value_b in zip(values_a, values_b)]
           sign = -1.0 if score.better == 'lower' else 1.0  # > 0: A better
           favour_a = sum(sign * difference > 0 for difference in differences)
           favour_b = sum(sign * difference < 0 for difference in differences)
           verdict = a if favour_a == len(seeds) else b if favour_b == len(seeds) else None
+          p_t = paired_t_test(values_a, values_b)
           rows.append({
               'a': group_label(a, point), 'b': group_label(b, point), 'part': part, 'score': score.name,
               'seeds': seeds, 'differences': differences, 'mean': float(np.mean(differences)),
               'sd': float(np.std(differences, ddof=1)) if len(seeds) > 1 else None,
-              'favour_a': int(favour_a), 'favour_b': int(favour_b), 'verdict': verdict})
+              'favour_a': int(favour_a), 'favour_b': int(favour_b), 'verdict': verdict,
+              'p_sign_test': sign_test(int(favour_a), int(favour_b)), 'p_t_test': p_t,
+              'established': verdict is not None and p_t is not None and p_t < SIGNIFICANCE})
   return rows
 
 
 def paired_tables(rows: list[dict]) -> str:
-  """Markdown: one table per pair, a row per part and score."""
+  """Markdown: the rule (ESTABLISHED), then one table per pair, a row per part and score."""
   by_score = {score.name: score for score in SCORES}
   sections = []
   for pair in dict.fromkeys((row['a'], row['b']) for row in rows):
     lines = [f'### {pair[0]} - {pair[1]}, per seed', '',
              '| Part | Score | ' + ' | '.join(f'seed {seed}' for seed in rows[0]['seeds'])
-             + ' | mean ± SD | seeds favouring ' + pair[0] + ' | winner |',
-             '|---|---|' + '---:|' * (len(rows[0]['seeds']) + 2) + '---|']
+             + ' | mean ± SD | seeds favouring ' + pair[0] + ' | winner | p (sign test) | p (t-test) | verdict |',
+             '|---|---|' + '---:|' * (len(rows[0]['seeds']) + 2) + '---|---:|---:|---|']
     for row in rows:
       if (row['a'], row['b']) != pair:
         continue
@@ -112,10 +139,13 @@ def paired_tables(rows: list[dict]) -> str:
       lines.append(f'| {row["part"]} | {score.heading} {ARROWS[score.better]} | '
                    + ' | '.join(format_value(score, d) for d in row['differences'])
                    + f' | {format_value(score, row["mean"])}{spread} | {row["favour_a"]} of '
-                   f'{len(row["seeds"])} | {row["verdict"] or "none"} |')
+                   f'{len(row["seeds"])} | {row["verdict"] or "none"} | {_p_value(row["p_sign_test"])} | '
+                   f'{_p_value(row["p_t_test"])} | {"established" if row["established"] else "not established"} |')
     sections.append('\n'.join(lines))
-  note = ('A - B per seed (for lower-is-better scores a negative difference favours A). A model '
-          'wins a score only where every seed favours it, else "none" (seeds disagree or tie); '
-          'with n seeds, all agreeing by chance has probability 2 x 2^-n (1/4 for 3 seeds), so '
-          'a win shows a consistent direction at this budget, not significance or size.')
-  return '\n\n'.join(sections) + '\n\n' + note + '\n'
+  note = ('A - B per seed (for lower-is-better scores a negative difference favours A); the winner '
+          'is the model every seed favours, else "none"; p-values are two-sided.')
+  return ESTABLISHED + '\n\n' + '\n\n'.join(sections) + '\n\n' + note + '\n'
+
+
+def _p_value(p: float | None) -> str:
+  return '-' if p is None else f'{p:.3g}'

@@ -1,0 +1,125 @@
+"""The 'gmm' sampler: ex-post density estimation (Ghosh et al. 2020, "From Variational to
+Deterministic Autoencoders", Section 5).
+
+After training, a mixture of `config.eval.gmm_components` full-covariance Gaussians (10 in the
+paper) is fitted to the codes of the first `config.eval.gmm_images` training images by
+scikit-learn's EM (k-means start, at most `config.eval.gmm_iterations`, 2,000 as in the paper's
+code); a fit that does not converge is an error, since its samples would not be the protocol
+described. Sampling is ours, in numpy, so a seed gives the same codes everywhere. A workdir's fit
+is saved with its settings (`samplers.fit_file`) and read back while they hold.
+"""
+
+import dataclasses
+import os
+import warnings
+
+import jax
+import ml_collections
+import numpy as np
+
+from wae_jax import atomic_files, data, samplers
+from wae_jax.errors import ConfigError, InputError
+
+NAME = 'gmm'
+REG_COVAR = 1e-6  # scikit-learn's default covariance regularisation
+SETTINGS = ('components', 'images', 'seed', 'max_iter', 'reg_covar', 'sklearn_version')
+
+
+@dataclasses.dataclass(frozen=True)
+class GaussianMixture:
+  """Full-covariance Gaussians over codes: weights [k], means [k, d], covariances [k, d, d], with
+  the settings of their fit, whether EM converged and after how many iterations."""
+  weights: np.ndarray
+  means: np.ndarray
+  covariances: np.ndarray
+  settings: dict = dataclasses.field(default_factory=dict)
+  converged: bool = True
+  n_iter: int = 0
+
+  def sample(self, n: int, seed: int = 0) -> np.ndarray:
+    """n float32 codes: a component by its weight, then a draw of that Gaussian (Cholesky)."""
+    rng = np.random.default_rng(seed)
+    components = rng.choice(len(self.weights), size=n, p=self.weights / self.weights.sum())
+    noise = rng.standard_normal((n, self.means.shape[1]))
+    factors = np.linalg.cholesky(self.covariances)  # [k, d, d]
+    codes = self.means[components] + np.einsum('nij,nj->ni', factors[components], noise)
+    return codes.astype(np.float32)
+
+  def save(self, path: str) -> None:
+    with atomic_files.replacing(path, '.npz') as temporary:
+      np.savez(temporary, weights=self.weights, means=self.means, covariances=self.covariances,
+               converged=self.converged, n_iter=self.n_iter, **self.settings)
+
+  @classmethod
+  def load(cls, path: str) -> 'GaussianMixture':
+    with np.load(path) as saved:
+      settings = {key: saved[key].item() for key in SETTINGS if key in saved}
+      if 'n_iter' not in saved:  # saved before the settings were: refitted by `mixture`
+        return cls(saved['weights'], saved['means'], saved['covariances'])
+      return cls(saved['weights'], saved['means'], saved['covariances'], settings,
+                 bool(saved['converged']), int(saved['n_iter']))
+
+
+def fit_gaussian_mixture(codes: np.ndarray, components: int, seed: int,
+                         max_iter: int = 2000) -> GaussianMixture:
+  """The maximum-likelihood mixture of `components` full-covariance Gaussians for `codes` [n, d];
+  ConfigError where EM does not converge within `max_iter` iterations."""
+  import sklearn  # imported here: only this sampler needs it
+  from sklearn.exceptions import ConvergenceWarning
+  from sklearn.mixture import GaussianMixture as EM
+  codes = np.asarray(codes, np.float64)
+  if len(codes) < components:
+    raise InputError(f'a mixture of {components} Gaussians needs at least {components} codes, '
+                     f'got {len(codes)}: raise config.eval.gmm_images or lower config.eval.gmm_components')
+  with warnings.catch_warnings():
+    warnings.simplefilter('ignore', ConvergenceWarning)  # raised below instead
+    fitted = EM(n_components=components, covariance_type='full', random_state=seed,
+                reg_covar=REG_COVAR, max_iter=max_iter).fit(codes)
+  if not fitted.converged_:
+    raise ConfigError(f'the Gaussian mixture of {components} components did not converge in {max_iter} '
+                      'EM iterations: raise config.eval.gmm_iterations')
+  settings = {'components': components, 'seed': seed, 'max_iter': max_iter, 'reg_covar': REG_COVAR,
+              'sklearn_version': sklearn.__version__}
+  return GaussianMixture(fitted.weights_, fitted.means_, fitted.covariances_, settings,
+                         bool(fitted.converged_), int(fitted.n_iter_))
+
+
+def fit_settings(config: ml_collections.ConfigDict) -> dict:
+  """What a fit under `config` depends on besides the model's variables (saved with it)."""
+  import sklearn
+  return {'components': config.eval.gmm_components, 'images': config.eval.gmm_images,
+          'seed': config.seed, 'max_iter': config.eval.gmm_iterations, 'reg_covar': REG_COVAR,
+          'sklearn_version': sklearn.__version__}
+
+
+def describe(config: ml_collections.ConfigDict) -> str:
+  settings = fit_settings(config)
+  return (f'gmm: {settings["components"]} full-covariance Gaussians fitted to the codes of the first '
+          f'{settings["images"]} train images (scikit-learn {settings["sklearn_version"]} EM, '
+          f'reg_covar {settings["reg_covar"]:g}, converged within {settings["max_iter"]} iterations)')
+
+
+def mixture(model, config: ml_collections.ConfigDict) -> GaussianMixture:
+  """`model`'s mixture under `config`: the one in memory or in its fit file where fitted with
+  these settings, else fitted to the codes of the first config.eval.gmm_images train images
+  (and saved to the fit file, by process 0)."""
+  settings = fit_settings(config)
+  fitted = model.fits.get(NAME)
+  path = samplers.fit_file(model, NAME)
+  if (fitted is None or fitted.settings != settings) and path and os.path.exists(path):
+    fitted = GaussianMixture.load(path)
+  if fitted is None or fitted.settings != settings:
+    batches = data.eval_batches(config.data, 'train', model.config.model.image_size,
+                                config.eval.batch_size, max_images=config.eval.gmm_images)
+    codes = np.concatenate([model.encode(batch) for batch in batches])
+    fitted = fit_gaussian_mixture(codes, config.eval.gmm_components, config.seed,
+                                  config.eval.gmm_iterations)
+    fitted = dataclasses.replace(fitted, settings=settings)
+    if path and jax.process_index() == 0:
+      fitted.save(path)
+  model.fits[NAME] = fitted
+  return fitted
+
+
+def codes(model, n: int, seed: int, config: ml_collections.ConfigDict) -> np.ndarray:
+  return mixture(model, config).sample(n, seed)

@@ -1,0 +1,34 @@
+"""Studies: several experiments trained, evaluated and tabulated by one resumable command.
+
+    python launch.py --mode=study --config=configs/study_thesis.py:<preset> --workdir=<dir>
+
+A study config (configs/study_thesis.py) names experiment config files, seeds, a grid, pairs,
+points of the budget and samplers. Three parts: plan.py (the runs and what each is scored at,
+plain data), execute.py (training and evaluation, resumable: the same command again skips what
+is done), report.py (<dir>/tables.md, figure.png and results.json from the records).
+"""
+
+from collections.abc import Callable
+
+import ml_collections
+import numpy as np
+
+from wae_jax.study.execute import TIMING_FILE, Execution
+from wae_jax.study.plan import (
+    Plan, Run, eval_dir, eval_steps, load_config_file, make_plan, runs_of, samplers_of, variant_name)
+from wae_jax.study.report import write_report
+
+__all__ = ['TIMING_FILE', 'Execution', 'Plan', 'Run', 'eval_dir', 'eval_steps', 'load_config_file',
+           'make_plan', 'run_study', 'runs_of', 'samplers_of', 'variant_name', 'write_report']
+
+
+def run_study(study: ml_collections.ConfigDict, directory: str,
+              feature_extractor: Callable[[np.ndarray], np.ndarray] | None = None,
+              command: str | None = None) -> dict:
+  """Runs (or resumes) the study in `directory`; returns what it writes to results.json.
+  `command`: the command line that ran it, for the tables' header."""
+  plan = make_plan(study, directory)
+  execution = Execution(plan, feature_extractor)
+  records, real = execution.run()
+  command = command or f'wae_jax.study.run_study() of preset {study.preset!r} in {directory}'
+  return write_report(plan, records, real, execution.timing, command)

@@ -1,0 +1,93 @@
+"""A study's report from its records: tables.md (the models as run, then at each scored step the
+mean ± SD over seeds, the pairs' paired differences and Tables 4.3-4.5 per run), figure.png (a
+labelled band per run and sampler) and results.json (every number, config and wall time)."""
+
+import os
+import platform
+
+import jax
+
+from wae_jax import atomic_files, evaluation, figures, models, train_state
+from wae_jax.study.execute import say
+from wae_jax.study.plan import REAL_DIR, Plan, variant_name
+
+
+def models_table(plan: Plan) -> tuple[str, dict[str, dict]]:
+  """Markdown: each experiment (and grid point) as run, with its parameter counts."""
+  counts, lines = {}, ['| Model | objective | encoder params | decoder params | critic params | '
+                       'latent | cost_scale | image | width |', '|---|---|---:|---:|---:|---:|---:|---:|---:|']
+  for run in plan.runs:
+    label = evaluation.group_label(run.experiment, run.point)
+    if label in counts:
+      continue
+    config = run.config
+    counts[label] = train_state.parameter_counts(config, models.build_for(config))
+    lines.append(f'| {label} | {config.objective.name} | {counts[label]["encoder"]:,} | '
+                 f'{counts[label]["decoder"]:,} | {counts[label]["discriminator"]:,} | '
+                 f'{config.model.latent_dim} | {config.objective.cost_scale:g} | '
+                 f'{config.model.image_size} | {config.model.width:g} |')
+  return '\n'.join(lines) + '\n', counts
+
+
+def write_report(plan: Plan, records: dict[str, dict[int, dict]], real: dict, timing: dict,
+                 command: str) -> dict:
+  """Writes tables.md, figure.png and results.json to the plan's directory; returns the results."""
+  study, runs = plan.study, plan.runs
+  labels = {variant_name(run.name, sampler):
+            f'{evaluation.group_label(variant_name(run.experiment, sampler), run.point)} '
+            f'({run.config.objective.name}, seed {run.seed})' for run, sampler in plan.variants()}
+  members = [evaluation.Member(variant_name(run.name, sampler), variant_name(run.experiment, sampler),
+                               run.point, run.seed) for run, sampler in plan.variants()]
+  table, counts = models_table(plan)
+  last = {variant_name(run.name, sampler): plan.steps[run.name][-1] for run, sampler in plan.variants()}
+  lines = [f'# Study `{study.name}`, preset `{study.preset}`', '', f'Command: `{command}`', '',
+           study.description, '', '## Models as run', '', table]
+  differences = {}
+  for index, _ in enumerate(plan.steps[runs[0].name]):
+    at = {name: by_step[list(by_step)[index]] for name, by_step in records.items()}
+    step = next(iter(at.values()))['step']
+    when = 'the end of training' if all(record['step'] == last[name] for name, record in at.items()) \
+        else f'{step / runs[0].config.train.num_steps:.0%} of the training'
+    lines += [f'## Scores at step {step:,} ({when})', '']
+    if len(study.seeds) > 1 or plan.pairs:
+      lines += [evaluation.summary_tables(members, at)]
+    if plan.pairs:
+      differences[step] = evaluation.paired_differences(members, at, plan.pairs)
+      lines += [evaluation.paired_tables(differences[step])]
+    lines += ['### Every run', '', evaluation.compare_tables(at, real, labels).replace('\n## ', '\n#### ')
+              .replace('## Table', '#### Table', 1)]
+  atomic_files.write_text(os.path.join(plan.directory, 'tables.md'), '\n'.join(lines))
+  figures.save_study_figure(os.path.join(plan.directory, 'figure.png'), [
+      evaluation.figure_row(plan.workdir(run), labels[variant_name(run.name, sampler)], run.config,
+                            sampler=sampler) for run, sampler in plan.variants()])
+  results = {
+      'study': study.to_dict(),
+      'command': command,
+      'machine': {'platform': platform.platform(), 'processor': platform.processor(),
+                  'cpu_count': os.cpu_count(), 'jax': jax.__version__,
+                  'devices': [str(device) for device in jax.devices()]},
+      'reference': {'path': plan.eval_config.eval.reference_stats, 'seconds': timing.get('reference_seconds')},
+      'real': {'metrics': real, 'eval_seconds': timing.get(f'eval_seconds/{REAL_DIR}')},
+      'models': counts,
+      'paired_differences': {str(step): rows for step, rows in differences.items()},
+      'runs': [_run_result(plan, run, records, timing) for run in runs],
+  }
+  atomic_files.write_json(os.path.join(plan.directory, 'results.json'), results)
+  say(f'wrote {", ".join(os.path.join(plan.directory, name) for name in ("tables.md", "figure.png", "results.json"))}')
+  return results
+
+
+def _run_result(plan: Plan, run, records: dict[str, dict[int, dict]], timing: dict) -> dict:
+  """A run's entry of results.json: its config, metrics by step, other samplers' samples, times."""
+  return {'name': run.name, 'experiment': run.experiment, 'seed': run.seed, 'point': run.point,
+          'config': run.config.to_dict(),
+          'metrics': {str(step): record for step, record in records[run.name].items()},
+          'samples_by_sampler': {
+              sampler: {str(step): record['parts']['samples']
+                        for step, record in records[variant_name(run.name, sampler)].items()}
+              for sampler in plan.samplers[1:]},
+          'train_seconds': timing.get(f'train_seconds/{run.name}'),
+          'eval_seconds': {
+              variant_name(str(step), sampler):
+              timing.get(f'eval_seconds/{variant_name(run.name, sampler)}/step{step}')
+              for step in plan.steps[run.name] for sampler in plan.samplers}}
