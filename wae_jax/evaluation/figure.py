@@ -6,7 +6,7 @@ import ml_collections
 import numpy as np
 
 from wae_jax import api, data, figures
-from wae_jax.evaluation import evaluator
+from wae_jax.evaluation import runner
 
 FIGURE_SAMPLES = 12  # two lines of six
 FIGURE_PAIRS = 6
@@ -20,7 +20,7 @@ def figure_row(workdir: str, label: str, config: ml_collections.ConfigDict | Non
   eval split and the BatchNorm statistics (as scored: config.eval.recompute_batch_stats)."""
   model = api.load(workdir, step)
   config = model.config if config is None else config
-  model = evaluator.with_configured_batch_stats(model, config)
+  model = runner.with_configured_batch_stats(model, config)
   images = np.concatenate(list(data.eval_batches(
       config.data, config.eval.split, config.model.image_size, FIGURE_PAIRS, max_images=FIGURE_PAIRS)))
   between = model.interpolate(images[0], images[1], config.eval.interpolation_steps)

@@ -1,12 +1,8 @@
-"""The one registry of scores: every number the evaluator reports and the tables show.
+"""The one registry of scores: every number the evaluators report and the tables show.
 
-A score is computed from a scored set of uint8 images (`ImageSet`: their Inception features and
-the means of the per-image scores) and the reference set (`Reference`: statistics and features
-of real images). Three kinds: feature scores (FID, KID, precision / recall) from the features;
-pixel scores of single images (sharpness); paired scores of images against their originals
-(MSE, PSNR of reconstructions), reported only for parts that have originals. Adding a score is
-one entry in SCORES: the evaluator, metrics.json, the tables and their protocol notes all read
-this list.
+Feature scores (FID, KID, precision / recall) use the Inception features of a scored set
+(`ImageSet`) and of the reference (`Reference`); pixel scores (sharpness) and paired scores (MSE,
+PSNR against originals) are means over all images. Adding a score is one entry in SCORES.
 """
 
 import dataclasses

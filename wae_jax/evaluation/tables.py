@@ -8,7 +8,7 @@ import os
 
 from wae_jax.errors import WorkdirError
 from wae_jax.evaluation import figure
-from wae_jax.evaluation.evaluator import MODEL_PARTS, PARTS, read_metrics
+from wae_jax.evaluation.results import IMAGE_PARTS, read_metrics
 from wae_jax.evaluation.scores import SCORES
 
 TABLES = (
@@ -126,10 +126,10 @@ def compare(workdirs: list[str], output_path: str) -> list[str]:
   """Writes the Markdown tables of the runs' eval/metrics.json to output_path and their figure
   (a band per run, of the checkpoint each was evaluated at) beside it as .png; returns the paths
   written. Without those checkpoints (metrics copied elsewhere) it says so and writes the tables."""
-  records = {workdir: read_metrics(workdir, MODEL_PARTS) for workdir in workdirs}
+  records = {workdir: read_metrics(workdir, IMAGE_PARTS) for workdir in workdirs}
   real = next((record for record in records.values() if 'real' in record['parts']), None)
   if real is None:
-    read_metrics(workdirs[0], PARTS)  # raises, naming the missing part
+    read_metrics(workdirs[0], ('real',))  # raises, naming the missing part
   tables = compare_tables(records, real)
   directory = os.path.dirname(os.path.abspath(output_path))
   os.makedirs(directory, exist_ok=True)

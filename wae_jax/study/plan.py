@@ -12,6 +12,7 @@ import ml_collections
 from wae_jax import evaluation, samplers
 from wae_jax.config_defaults import flat_fields
 from wae_jax.errors import ConfigError
+from wae_jax.evaluation import eval_dir  # noqa: F401  (the study's name for it)
 
 RUNS_DIR = 'runs'
 REAL_DIR = 'real_data'
@@ -153,13 +154,6 @@ def eval_steps(study: ml_collections.ConfigDict, run: Run) -> list[int]:
       raise ConfigError(f'study eval_at needs the checkpoint of step {step} kept until the run ends: '
                         f'set overrides.train.keep_every={step} (or keep_checkpoints >= {latest})')
   return steps
-
-
-def eval_dir(step: int, last: int, sampler: str = PRIOR) -> str:
-  """eval/ for the last step (what --mode=eval and --mode=compare read), eval_step<k>/ before;
-  another sampler's samples beside them: eval_gmm/ (as --mode=eval writes), eval_step<k>_gmm/."""
-  directory = evaluation.EVAL_DIR if step == last else f'{evaluation.EVAL_DIR}_step{step}'
-  return directory if sampler == PRIOR else f'{directory}_{sampler}'
 
 
 def make_plan(study: ml_collections.ConfigDict, directory: str) -> Plan:
