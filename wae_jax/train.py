@@ -6,7 +6,6 @@ grids, evaluations, checkpoints, the stop on a signal, the profile). A resumed r
 bit-identical to an uninterrupted one.
 """
 
-import dataclasses
 import time
 from typing import Any
 
@@ -34,7 +33,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   batches = data.train_batches(config.data, config.model.image_size, config.train.batch_size,
                                config.seed, jax.process_index(), jax.process_count())
   with batches:
-    evaluators = periodic_evaluators(config, evaluator)
+    # Built before the first step: missing FID statistics fail before training.
+    evaluators = evaluation.periodic_evaluators(
+        config, *((evaluator.feature_extractor, evaluator.reference) if evaluator else ()))
     checkpointer = Checkpointer(workdir, keep=config.train.keep_checkpoints,
                                 keep_every=config.train.keep_every)
     try:
@@ -45,28 +46,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       raise
     checkpointer.close()
     return states
-
-
-@dataclasses.dataclass(frozen=True)
-class SampleFid:
-  """The FID of `num_samples` samples, every `every` steps (a `hooks.PeriodicEvaluator`)."""
-  evaluator: evaluation.Evaluator
-  num_samples: int
-  every: int
-  name: str = 'fid_samples'
-
-  def evaluate(self, model) -> dict[str, float]:
-    return {'eval/fid_samples': self.evaluator.fid_of_samples(model, self.num_samples)}
-
-
-def periodic_evaluators(config: ml_collections.ConfigDict,
-                        evaluator: evaluation.Evaluator | None) -> list[hooks.PeriodicEvaluator]:
-  """What the loop evaluates: the FID of samples every `train.fid_every` steps (by `evaluator`
-  where given), built before the first step so that missing FID statistics fail first."""
-  if config.train.fid_every <= 0:
-    return []
-  evaluator = evaluator if evaluator is not None else evaluation.Evaluator(config)
-  return [SampleFid(evaluator, config.eval.num_during_training, config.train.fid_every)]
 
 
 def _train(config: ml_collections.ConfigDict, workdir: str, batches: Any,
