@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from wae_jax import data, evaluation, figures, fid, metrics, samplers
+from wae_jax.samplers import gmm
 from wae_jax.evaluation import scores
 from wae_jax.config_defaults import base_config
 from wae_jax.errors import InputError
@@ -80,7 +81,7 @@ class LinearModel:
   def code_mixture(self, config=None):
     """The stand-in 'gmm' sampler's mixture: two unit Gaussians, at the origin and at 1."""
     d = self.latent_dim
-    return samplers.GaussianMixture(np.array([0.5, 0.5]), np.stack([np.zeros(d), np.ones(d)]),
+    return gmm.GaussianMixture(np.array([0.5, 0.5]), np.stack([np.zeros(d), np.ones(d)]),
                                     np.stack([np.eye(d), np.eye(d)]))
 
   def reconstruct(self, images):

@@ -10,16 +10,17 @@ from scipy import stats
 from scipy.special import logsumexp
 
 from wae_jax import api, evaluation, run_modes, samplers
+from wae_jax.samplers import gmm
 from wae_jax.errors import ConfigError
 from wae_jax.evaluation.evaluators import latent
 from test_evaluation import (  # noqa: F401  (config, image_folder: fixtures)
     TEST_IMAGES, FakeExtractor, LinearModel, config, image_folder, real_test_images, reference_of)
 
 
-def random_mixture(d: int, k: int = 3) -> samplers.GaussianMixture:
+def random_mixture(d: int, k: int = 3) -> gmm.GaussianMixture:
   rng = np.random.default_rng(4)
   factors = rng.normal(size=(k, d, d)) * 0.3
-  return samplers.GaussianMixture(rng.random(k) + 0.5, rng.normal(size=(k, d)),
+  return gmm.GaussianMixture(rng.random(k) + 0.5, rng.normal(size=(k, d)),
                                   factors @ factors.transpose(0, 2, 1) + np.eye(d))
 
 

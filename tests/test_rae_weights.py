@@ -55,4 +55,4 @@ def test_the_command_line_overrides_a_derived_weight():
   config.model.image_size = 64
   assert config.objective.penalty_weight == 0.5
   assert config.objective.rae.decoder_l2 == pytest.approx(1e-7 * 0.05 * 3 * 64 * 64)
-  objectives.check(config.objective, config.model, config.train.batch_size)
+  objectives.check(config.objective, config.train.batch_size)
