@@ -24,8 +24,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                        description: str = 'train') -> tuple[Any, Any]:
   """Trains (or resumes) the model of `config`, writing everything into `workdir`.
 
-  With `config.train.fid_every > 0`, `evaluator` (default: `evaluation.Evaluator(config)`, built
-  before the first step) logs the FID of samples to TensorBoard. `description` labels the
+  The evaluations of `evaluation.periodic_evaluators` (the FID of samples every
+  `config.train.fid_every` steps, config.evals blocks with `every`) are logged to TensorBoard;
+  `evaluator`, where given, lends its FID network and reference. `description` labels the
   progress bar. Returns the final (auto-encoder state, discriminator state or None).
   """
   preflight.prepare_run(config, workdir)

@@ -43,10 +43,13 @@ class Evaluator:
 
   def settings(self, parts: tuple[str, ...] | None = None) -> dict[str, dict]:
     """What each part's result depends on besides the checkpoint and the data protocol."""
+    return self._settings(evaluators.build(self.config, parts))
+
+  def _settings(self, built: dict) -> dict[str, dict]:
     if self.config.eval.save_images and jax.process_count() > 1:
       raise EvaluationError('config.eval.save_images needs one process: evaluate with '
                             '`python launch.py --mode=eval ...` alone to save the scored images')
-    return {name: part.settings() for name, part in evaluators.build(self.config, parts).items()}
+    return {name: part.settings() for name, part in built.items()}
 
   def fid_of_samples(self, model, n: int) -> float:
     """FID of n random samples (the seeds of `run`, so the same codes at every call)."""
@@ -65,7 +68,7 @@ class Evaluator:
     chosen = evaluators.build(self.config, parts)
     if parts is None and model is None:
       chosen = {name: part for name, part in chosen.items() if not part.needs_model}
-    settings = self.settings(tuple(chosen))
+    settings = self._settings(chosen)
     record = {'schema': results.SCHEMA, **run_record(model, self.config), 'parts': {}}
     done = results.reusable_parts(directory, record, settings)
     todo = [name for name in chosen if name not in done]
