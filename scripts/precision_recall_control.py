@@ -11,7 +11,6 @@ the strongest degradation here. Writes control.json and control.md in the output
 """
 
 import argparse
-import importlib.util
 import json
 import os
 import sys
@@ -20,7 +19,7 @@ import numpy as np
 from scipy import ndimage
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from wae_jax import data, evaluation, fid  # noqa: E402
+from wae_jax import config_defaults, data, evaluation, fid  # noqa: E402
 from wae_jax.fid.stats import frechet_distance  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -30,10 +29,7 @@ NOISE = (0.05, 0.1, 0.2, 0.4)
 
 
 def config_of():
-  spec = importlib.util.spec_from_file_location('wae', os.path.join(REPO, 'configs', 'wae.py'))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config()
+  config = config_defaults.load_config_file(os.path.join(REPO, 'configs', 'wae.py'))
   config.model.image_size = 64
   config.data.path = ','.join(os.path.join(SAMPLE, name) for name in
                               ('img_align_celeba.zip', 'img_align_celeba_89x109.zip'))

@@ -2,23 +2,19 @@
 (per-pixel mean squared error + 1e-4 mean_d z^2 + 1e-7 ||decoder kernels||^2), at any image size,
 latent size and cost scale, and a value set on the command line still wins."""
 
-import importlib.util
 import os
 
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from wae_jax import objectives
+from wae_jax import config_defaults, objectives
 
 CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'configs', 'rae.py')
 
 
 def rae_config():
-  spec = importlib.util.spec_from_file_location('rae_config', CONFIG)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
+  return config_defaults.load_config_file(CONFIG)
 
 
 @pytest.mark.parametrize('image_size, latent_dim, cost_scale', [(128, 64, 0.05), (64, 64, 0.05),

@@ -152,14 +152,19 @@ def base_config() -> ml_collections.ConfigDict:
   return config
 
 
-def config_beside(config_file: str, name: str) -> ml_collections.ConfigDict:
-  """get_config() of the experiment config `<name>.py` in the folder of `config_file` (a config's
-  __file__): for a config that is another with a few fields changed."""
-  path = os.path.join(os.path.dirname(os.path.realpath(config_file)), f'{name}.py')
+def load_config_file(path: str) -> ml_collections.ConfigDict:
+  """get_config() of an experiment config file (configs/*.py), loaded by its path."""
+  name = os.path.splitext(os.path.basename(path))[0]
   spec = importlib.util.spec_from_file_location(f'config_{name}', path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module.get_config()
+
+
+def config_beside(config_file: str, name: str) -> ml_collections.ConfigDict:
+  """get_config() of the experiment config `<name>.py` in the folder of `config_file` (a config's
+  __file__): for a config that is another with a few fields changed."""
+  return load_config_file(os.path.join(os.path.dirname(os.path.realpath(config_file)), f'{name}.py'))
 
 
 def flat_fields(config: dict) -> dict[str, Any]:

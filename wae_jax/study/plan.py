@@ -3,13 +3,12 @@ steps each is scored at, the samplers, the pairs and the evaluation's config. Pl
 once, read by the execution and the report, never changed."""
 
 import dataclasses
-import importlib.util
 import itertools
 import os
 
 import ml_collections
 
-from wae_jax import evaluation, samplers
+from wae_jax import config_defaults, evaluation, samplers
 from wae_jax.config_defaults import flat_fields
 from wae_jax.errors import ConfigError
 from wae_jax.evaluation import eval_dir  # noqa: F401  (the study's name for it)
@@ -54,10 +53,7 @@ def load_config_file(path: str) -> ml_collections.ConfigDict:
   if not os.path.isfile(path):
     raise ConfigError(f'{path}: no such experiment config file (study config: experiments and '
                       'configs_dir)')
-  spec = importlib.util.spec_from_file_location(f'study_experiment_{os.path.basename(path)[:-3]}', path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
+  return config_defaults.load_config_file(path)
 
 
 def apply_overrides(config: ml_collections.ConfigDict, overrides: dict, where: str = 'config') -> None:
