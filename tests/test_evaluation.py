@@ -12,7 +12,7 @@ from PIL import Image
 
 from wae_jax import data, evaluation, figures, fid, metrics, samplers
 from wae_jax.samplers import gmm
-from wae_jax.evaluation import scores
+from wae_jax.evaluation import runner, scores
 from wae_jax.config_defaults import base_config
 from wae_jax.errors import InputError
 
@@ -214,13 +214,14 @@ def test_interpolation_codes_run_evenly_from_each_first_code_to_its_second():
   np.testing.assert_allclose(codes[1, 2], (z[2] + z[3]) / 2)
 
 
-def test_fid_of_samples_is_the_samples_part_of_run(config):
-  reals = real_test_images(config)
-  evaluator = evaluation.Evaluator(config, FakeExtractor(), reference_of(reals))
+def test_the_training_fid_of_samples_is_the_samples_part_of_run(config):
+  """The loop's FID (runner.samples_fid) draws the codes of the samples part."""
+  reference = reference_of(real_test_images(config))
   model = LinearModel(config)
-  results = dict(evaluator.run(model))
-  assert evaluator.fid_of_samples(model, 24) == pytest.approx(results['samples/fid'], rel=1e-9)
-  assert evaluator.fid_of_samples(model, 12) != pytest.approx(results['samples/fid'], rel=1e-3)
+  results = dict(evaluation.Evaluator(config, FakeExtractor(), reference).run(model))
+  fid_of = lambda n: runner.samples_fid(model, config, n, FakeExtractor(), reference)
+  assert fid_of(24) == pytest.approx(results['samples/fid'], rel=1e-9)
+  assert fid_of(12) != pytest.approx(results['samples/fid'], rel=1e-3)
 
 
 def test_the_samples_come_from_the_configured_sampler_and_the_settings_say_which(config, tmp_path):

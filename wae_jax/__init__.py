@@ -1,12 +1,5 @@
-"""wae-jax: Wasserstein Auto-Encoders and VAEs in JAX/Flax.
-
-    import wae_jax
-    model = wae_jax.load('workdirs/wae_resnet')   # latest checkpoint -> wae_jax.api.Model
-    features = wae_jax.fid.inception_features(uint8_images)
-
-Attributes load lazily, so that importing the data package (e.g. in decoding worker
-processes) does not import JAX.
-"""
+"""wae-jax: Wasserstein Auto-Encoders and VAEs in JAX/Flax; `wae_jax.load(workdir)` gives a trained
+Model. Attributes load lazily, so importing the data package in decoding workers skips JAX."""
 
 import importlib
 

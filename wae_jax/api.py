@@ -1,15 +1,6 @@
-"""A trained model for notebooks and the evaluator: `wae_jax.load(workdir)`.
-
-    model = wae_jax.load('workdirs/wae_resnet')
-    images = model.sample(16, seed=0)             # [16, H, W, 3] in [0, 1]
-    z = model.encode(test_images)                 # codes (the mean for VAEs)
-    rows = model.interpolate(x_a, x_b, steps=10)  # linear in z, ends = reconstructions
-
-Every method takes and returns numpy arrays, runs compiled (jit) in chunks of
-`config.eval.batch_size`, and uses BatchNorm running statistics. Inputs are checked: images are a
-batch [N, S, S, 3] at the model's size S, float in [0, 1] or uint8 (scaled by 1/255); codes are
-[N, latent_dim]. Anything else raises InputError (a ValueError) saying what was expected.
-"""
+"""A trained model for notebooks and the evaluator: `wae_jax.load(workdir)` -> Model, whose methods
+(encode, decode, sample, reconstruct, interpolate) take and return checked numpy arrays and run
+jitted in chunks of config.eval.batch_size; bad inputs raise InputError saying what was expected."""
 
 import copy
 from collections.abc import Iterable
@@ -31,10 +22,8 @@ class Model:
 
   def __init__(self, config: ml_collections.ConfigDict, variables: dict, step: int = 0,
                autoencoder: models.AutoEncoder | None = None, workdir: str | None = None):
-    """`autoencoder`: the built networks of `config`, where the caller has them already;
-    `workdir`: the checkpoint's, where samplers keep their fits of these variables (None: in
-    memory). `batch_stats_tag` names recomputed BatchNorm statistics in those files' names;
-    `fits` holds each sampler's fit in memory."""
+    """`autoencoder`: the built networks of `config`, if the caller has them; `workdir`: where the
+        samplers keep their fits (None: in memory), named with `batch_stats_tag`."""
     self.config = config
     self.variables = variables
     self.step = step
@@ -69,14 +58,9 @@ class Model:
 
   def with_recomputed_batch_stats(self, batches: Iterable[np.ndarray], seed: int = 0,
                                   tag: str | None = None) -> 'Model':
-    """This model with every BatchNorm layer's statistics re-estimated with its current weights.
-
-    Each layer's batch mean and variance in training mode (codes sampled as in training, noise
-    from `seed`), averaged over `batches` with equal weights, replace the running averages of
-    training, which lag the weights early in training (momentum 0.99: about the last 100 steps).
-    `tag` (e.g. 'batch_stats16x64') names these statistics in the samplers' fit files, which
-    stay in the workdir; without it they are fitted in memory.
-    """
+    """This model with every BatchNorm layer's statistics re-estimated with its current weights:
+        training-mode batch moments (noise from `seed`) averaged over `batches`, which replace the
+        running averages that lag the weights early in training. `tag` names them in fit files."""
     @jax.jit
     def batch_moments(variables, images, noise):
       # From zero running statistics, one training-mode update leaves (1 - m) x the batch's own.

@@ -1,12 +1,6 @@
-"""Encoder pre-training (the official WAE code's `e_pretrain`): before the first step, fit the
-encoder so that the mean and covariance of its codes match the prior's.
-
-Loss on a batch: mean((mean_p - mean_q)^2) + mean((cov_p - cov_q)^2) over the codes z_q of the
-images (the encoder's means) and as many prior samples z_p (unbiased covariances), minimised with a fresh Adam on the
-encoder's parameters for at most `config.encoder_pretrain.steps` steps, stopping early once
-the loss falls below `config.encoder_pretrain.stop_below` (official: 200 steps of 256 images,
-stop below 0.1). Runs over the same device mesh as the training step, on the global batch.
-"""
+"""Encoder pre-training (the official WAE code's `e_pretrain`): a fresh Adam fits the encoder so that
+its codes' mean and covariance match the prior's, for at most config.encoder_pretrain.steps steps or
+until the loss falls below config.encoder_pretrain.stop_below, on the training step's mesh."""
 
 import functools
 from typing import Any

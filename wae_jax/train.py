@@ -1,10 +1,5 @@
-"""The training loop: `train_and_evaluate(config, workdir)`.
-
-Checks, data, states (fresh or the workdir's latest checkpoint), the one step of `wae_jax.step`
-compiled before step 1, then per step: a batch, the step, the hooks (`wae_jax.hooks`: logs,
-grids, evaluations, checkpoints, the stop on a signal, the profile). A resumed run is
-bit-identical to an uninterrupted one.
-"""
+"""The training loop: `train_and_evaluate(config, workdir)`: checks, states (fresh or resumed), the
+step compiled before step 1, then per step a batch, the step and the hooks (`wae_jax.hooks`)."""
 
 import time
 from typing import Any
@@ -22,13 +17,9 @@ from wae_jax.step import batch_sharding, make_mesh, make_train_step, step_flops,
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                        evaluator: evaluation.Evaluator | None = None,
                        description: str = 'train') -> tuple[Any, Any]:
-  """Trains (or resumes) the model of `config`, writing everything into `workdir`.
-
-  The evaluations of `evaluation.periodic_evaluators` (the FID of samples every
-  `config.train.fid_every` steps, config.evals blocks with `every`) are logged to TensorBoard;
-  `evaluator`, where given, lends its FID network and reference. `description` labels the
-  progress bar. Returns the final (auto-encoder state, discriminator state or None).
-  """
+  """Trains (or resumes) the model of `config` in `workdir`; returns the final (auto-encoder
+    state, discriminator state or None). `evaluator`, where given, lends its FID network and
+    reference to the periodic evaluations; `description` labels the progress bar."""
   preflight.prepare_run(config, workdir)
   # The data next: a missing dataset is reported before minutes of model initialisation.
   batches = data.train_batches(config.data, config.model.image_size, config.train.batch_size,

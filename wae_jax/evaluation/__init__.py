@@ -1,19 +1,5 @@
-"""Evaluation (thesis §4.4): scores of samples, reconstructions, interpolations and real data.
-
-    python launch.py --config=configs/wae_resnet.py --mode=stats            # reference statistics
-    python launch.py --config=configs/wae_resnet.py --workdir=DIR --mode=eval
-    python launch.py --mode=compare --compare=DIR1,DIR2 --output=tables.md
-
-- scores.py: the one registry of scores (FID, KID, precision / recall, both sharpness scores).
-- reference.py: reference statistics of real images (paths, protocol check, `--mode=stats`).
-- evaluators/: one module per evaluator kind (a config.evals block's `type`).
-- streaming.py: the streaming loop the image parts share (scores, figure images, saved images).
-- runner.py: the Evaluator of config.evals, `evaluate(config, workdir)`, the training's evaluators.
-- results.py: metrics.json (schema, migration, reuse, reading) and the eval directories' names.
-- tables.py: Tables 4.3-4.5 of several runs (`--mode=compare`).
-- figure.py: their figure, a band of pictures per run (`--mode=compare`, studies).
-- seeds.py: several seeds: mean ± SD per model, paired differences of named pairs (studies).
-"""
+"""Evaluation (thesis §4.4): scores of samples, reconstructions, interpolations and real data,
+the tables and figure of several runs, and summaries over seeds (module map: docs/code_map.md)."""
 
 from wae_jax.evaluation.evaluators.interpolations import interpolation_codes
 from wae_jax.evaluation.evaluators.samples import batch_seed

@@ -1,6 +1,4 @@
-"""The comparison figure of trained runs: a labelled band per workdir (random samples, test
-images over their reconstructions, one interpolation), drawn by `figures.save_study_figure`.
-Written by `--mode=compare` beside its tables and by a study as figure.png."""
+"""The comparison figure of trained runs (`--mode=compare`, studies): a labelled band per workdir."""
 
 import ml_collections
 import numpy as np
@@ -14,10 +12,9 @@ FIGURE_PAIRS = 6
 
 def figure_row(workdir: str, label: str, config: ml_collections.ConfigDict | None = None,
                step: int | None = None, sampler: str = 'prior') -> figures.ModelRow:
-  """The band of the checkpoint of `step` (default: the latest) in `workdir`: samples with the
-  run's seed (codes from `sampler`), the first FIGURE_PAIRS images of its eval split, and the
-  interpolation between the first two. `config` (default: the checkpoint's) names the seed, data,
-  eval split and the BatchNorm statistics (as scored: config.eval.recompute_batch_stats)."""
+  """The band of the checkpoint of `step` (default: the latest) in `workdir`: samples from `sampler`
+    with the run's seed, the first test images over their reconstructions, one interpolation. `config`
+    (default: the checkpoint's) names the seed, data and BatchNorm statistics, as scored."""
   model = api.load(workdir, step)
   config = model.config if config is None else config
   model = runner.with_configured_batch_stats(model, config)

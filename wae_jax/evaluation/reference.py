@@ -1,10 +1,5 @@
-"""Reference statistics: the Inception features of the real images a model is judged against.
-
-    python launch.py --config=configs/wae_resnet.py --mode=stats
-
-Made once per dataset, split and resolution (`compute_reference_stats`), saved with the data
-protocol they were made under, and refused when a run's protocol differs (`load_reference`).
-"""
+"""Reference statistics: the Inception features of the real images a model is judged against,
+made by `--mode=stats`, saved with their data protocol and refused under another."""
 
 import os
 from collections.abc import Callable, Iterator
@@ -80,10 +75,8 @@ def host_split_batches(config: ml_collections.ConfigDict, split: str, batch_size
 
 def compute_reference_stats(config: ml_collections.ConfigDict, output_path: str | None = None,
                             feature_extractor: Callable[[np.ndarray], np.ndarray] | None = None) -> str:
-  """Streams config.eval.split at config.model.image_size through the FID network and saves the
-  feature statistics and features with the data protocol; returns the path (default:
-  `reference_stats_path`). With several processes each computes the features of its share of
-  the split, and process 0 saves them all."""
+  """Saves the FID features and statistics of config.eval.split with the data protocol; returns
+    the path. With several processes each computes its share and process 0 saves them all."""
   path = output_path or reference_stats_path(config)
   protocol = data_protocol(config)
   extractor = feature_extractor or make_feature_extractor(config)

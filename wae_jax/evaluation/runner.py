@@ -1,12 +1,7 @@
 """The runner of the config.evals evaluators, for --mode=eval, studies and the training loop.
 
-Every part is scored on uint8 images (generated ones quantised with round(255 x), as a PNG
-is) against the reference: features of config.eval.split at config.model.image_size, made by
-`--mode=stats` (`reference.py`). With config.eval.recompute_batch_stats > 0 the model's
-BatchNorm statistics are re-estimated with its final weights first. With several processes each
-scores a contiguous share of every part (process 0 the first images, which the figures show),
-the features are gathered in image order and process 0 writes: the scores equal one process's.
-"""
+Parts are scored on uint8 images against the reference statistics of `--mode=stats`. With several
+processes each scores a contiguous share of every part and process 0 writes the gathered result."""
 
 import dataclasses
 import functools
@@ -31,8 +26,7 @@ FID = next(score for score in SCORES if score.name == 'fid')
 
 
 class Evaluator:
-  """Runs config.evals on a model: loads the reference and the FID network once. Tests inject
-  `feature_extractor` (uint8 images -> features) and `reference`."""
+  """Runs config.evals on a model; loads the reference and the FID network once (tests inject both)."""
 
   def __init__(self, config: ml_collections.ConfigDict,
                feature_extractor: Callable[[np.ndarray], np.ndarray] | None = None,
@@ -51,16 +45,11 @@ class Evaluator:
                             '`python launch.py --mode=eval ...` alone to save the scored images')
     return {name: part.settings() for name, part in built.items()}
 
-  def fid_of_samples(self, model, n: int) -> float:
-    """FID of n random samples (the seeds of `run`, so the same codes at every call)."""
-    return samples_fid(model, self.config, n, self.feature_extractor, self.reference)
-
   def run(self, model, workdir: str | None = None, parts: tuple[str, ...] | None = None,
           eval_dir: str = results.EVAL_DIR) -> Iterator[tuple[str, float]]:
-    """Evaluates the config.evals blocks `parts` (None: all; with model None, those that need no
-    model), yielding ('<part>/<score>', value) as each finishes. With `workdir`, writes
-    <workdir>/<eval_dir>/metrics.json after every part and the parts' figures (and images);
-    parts already there for this step, protocol and settings are reused, not recomputed."""
+    """Yields (<part>/<score>, value) of the config.evals blocks `parts` (None: all; with no model,
+    those that need none). With `workdir`, writes <workdir>/<eval_dir>/metrics.json after every part,
+    reusing parts already there for this step, protocol and settings."""
     directory = os.path.join(workdir, eval_dir) if workdir else None
     if directory:
       os.makedirs(directory, exist_ok=True)
@@ -117,9 +106,8 @@ class PeriodicEvaluator:
 def periodic_evaluators(config: ml_collections.ConfigDict,
                         feature_extractor: Callable[[np.ndarray], np.ndarray] | None = None,
                         reference: Reference | None = None) -> list[PeriodicEvaluator]:
-  """The evaluations of training: the FID of config.eval.num_during_training samples every
-  config.train.fid_every steps ('eval/fid_samples'), and every config.evals block with
-  every > 0 ('eval/<block>/<score>'). Loads the reference now: missing statistics fail first."""
+  """The evaluations of training: the FID of samples every config.train.fid_every steps and every
+  config.evals block with every > 0. Loads the reference now, so missing statistics fail first."""
   blocks = [name for name, block in config.evals.items() if block.get('every', 0) > 0]
   built = evaluators.build(config, tuple(blocks))
   if config.train.fid_every > 0 or any(part.needs_reference for part in built.values()):
@@ -143,8 +131,7 @@ def _tagged(name: str, part, context: streaming.Context, model) -> dict[str, flo
 
 
 def with_configured_batch_stats(model, config: ml_collections.ConfigDict):
-  """`model` with the BatchNorm statistics config.eval.recompute_batch_stats asks for: re-estimated
-  over that many batches of the first config.eval.batch_stats_split images, or (0) as trained."""
+  """`model` with BatchNorm statistics as config.eval.recompute_batch_stats asks (0: as trained)."""
   batches = config.eval.recompute_batch_stats
   if batches <= 0:
     return model
@@ -156,9 +143,7 @@ def with_configured_batch_stats(model, config: ml_collections.ConfigDict):
 
 
 def evaluate(config: ml_collections.ConfigDict | None, workdir: str) -> dict:
-  """Evaluates the latest checkpoint in `workdir` (config: the eval/data settings; None: the
-  checkpoint's own); returns what it writes to <workdir>/eval/metrics.json (eval_gmm/ with
-  config.eval.sampler='gmm', so the prior's scores stay)."""
+  """Evaluates the latest checkpoint in `workdir` with `config` (None: its own); returns its metrics.json."""
   model = api.load(workdir)
   config = config or model.config
   if config.model.image_size != model.config.model.image_size:

@@ -1,9 +1,5 @@
-"""The one registry of scores: every number the evaluators report and the tables show.
-
-Feature scores (FID, KID, precision / recall) use the Inception features of a scored set
-(`ImageSet`) and of the reference (`Reference`); pixel scores (sharpness) and paired scores (MSE,
-PSNR against originals) are means over all images. Adding a score is one entry in SCORES.
-"""
+"""The one registry of scores: every number the evaluators report and the tables show. Adding a
+score is one entry in SCORES."""
 
 import dataclasses
 from collections.abc import Callable
@@ -61,12 +57,8 @@ class Measurement:
 
 @dataclasses.dataclass(frozen=True)
 class Score:
-  """One score: how to compute it and how to report it.
-
-  `pixels` (for scores of single images): the mean score of a uint8 batch, averaged over all
-  images by the evaluator; `paired` (for scores against originals): per-image values of a uint8
-  batch and its originals; `compute` turns an ImageSet and the Reference into the result.
-  """
+  """One score. `compute` turns an ImageSet and the Reference into the result; `pixels` scores
+    a uint8 batch of single images, `paired` a batch against its originals (per image)."""
   name: str
   heading: str
   better: str  # 'lower' | 'higher'
@@ -128,9 +120,8 @@ PAIRED_SCORES = {score.name: score.paired for score in SCORES if score.paired is
 
 
 def result(images: ImageSet, reference: Reference) -> dict[str, float]:
-  """{'count': N (images through the Inception network), 'images': all images scored, name:
-  value, name + '_std': spread (where there is one)} of every score the set has (paired scores
-  only where it had originals)."""
+  """{'count': N through the Inception network, 'images': all scored, score: value, score_std:
+    spread} of every score the set has (paired ones only where it had originals)."""
   values: dict[str, float] = {'count': images.count, 'images': images.num_images}
   for score in SCORES:
     if score.paired is not None and score.name not in images.pixel_scores:
@@ -143,10 +134,8 @@ def result(images: ImageSet, reference: Reference) -> dict[str, float]:
 
 
 class ImageScores:
-  """Collects a stream of uint8 image batches into an ImageSet: the features of the first
-  `feature_limit` images (kept, [N, 2048] float32, for KID and precision / recall; None: all)
-  and running means of the pixel scores, and with `paired` of the paired scores against the
-  originals given with every batch."""
+  """Collects a stream of uint8 batches into an ImageSet: features of the first `feature_limit`
+    images (None: all) and running means of the pixel (and, with `paired`, paired) scores."""
 
   def __init__(self, feature_extractor: Callable[[np.ndarray], np.ndarray],
                feature_limit: int | None = None, paired: bool = False):

@@ -1,10 +1,5 @@
-"""Several seeds of a study: each model's scores as mean ± SD over seeds, and paired differences.
-
-A pair (A, B), e.g. WAE-ResNet against WAE, is compared seed by seed: the runs of one seed share
-the seed of the data order, the initialisation and the evaluation's samples, so A - B of each
-score is one paired difference per seed, tested by the paired t-test and the exact sign test
-(ESTABLISHED, the rule fixed before the results).
-"""
+"""Several seeds of a study: each model's scores as mean ± SD over seeds, and paired differences
+(runs of one seed share data order, initialisation and samples), judged by the rule ESTABLISHED."""
 
 import dataclasses
 
@@ -87,10 +82,8 @@ def summary_tables(members: list[Member], records: dict[str, dict]) -> str:
 
 def paired_differences(members: list[Member], records: dict[str, dict],
                        pairs: list[tuple[str, str]]) -> list[dict]:
-  """For each pair (A, B) of experiments present, each grid point, part and score: the per-seed
-  differences A - B over the seeds both have, their mean and SD, how many seeds favour A (by the
-  score's direction), the verdict (A or B where every seed agrees, else None), the sign test's
-  and the paired t-test's p-values, and whether the difference is ESTABLISHED."""
+  """For each pair (A, B) present, grid point, part and score: the per-seed differences A - B, their
+    mean and SD, the seeds favouring A, the verdict, the sign test's and t-test's p and ESTABLISHED."""
   groups = _groups(members)
   rows = []
   for a, b in pairs:

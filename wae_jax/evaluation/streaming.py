@@ -1,6 +1,5 @@
-"""The one streaming loop every image part shares: batches of uint8 images -> scores, with the
-first images kept for the part's figure and, with config.eval.save_images, every scored image
-saved as <part>.npy. Images stream batch by batch; only their Inception features are kept."""
+"""The one streaming loop every image part shares: uint8 batches -> scores, the first images kept
+for the figure and, with config.eval.save_images, all saved as <part>.npy."""
 
 import dataclasses
 import os
@@ -65,9 +64,8 @@ class ImageFile:
 
 def score_stream(context: Context, part: str, batches: Iterable[tuple], total: int, first: int,
                  paired: bool = False, figure_items: int = 0) -> tuple[dict, np.ndarray | None]:
-  """Scores a part's `batches` of (uint8 images, their originals or None, figure items): this
-  host's share, from image `first` of the part's `total` on. Returns the scores (of every
-  process) and the first `figure_items` figure items."""
+  """Scores this host's share of a part (images from `first` of `total`), `batches` of (uint8
+    images, originals or None, figure items); returns every process's scores and the figure items."""
   config = context.config.eval
   limit = config.feature_images
   scores = ImageScores(context.feature_extractor, None if limit < 0 else max(0, limit - first), paired)

@@ -1,8 +1,5 @@
-"""Markdown tables in the form of the thesis's Tables 4.3, 4.4 and 4.5, one column per score of
-`scores.SCORES`, a row per run plus the real-data row, the protocol and N under each table.
-
-    python launch.py --mode=compare --compare=workdirs/vae,workdirs/wae_resnet --output=tables.md
-"""
+"""Markdown tables in the form of the thesis's Tables 4.3-4.5 (`--mode=compare`): a column per
+score, a row per run plus the real-data row, and the protocol under each table."""
 
 import os
 
@@ -105,9 +102,8 @@ def run_label(workdir: str, record: dict) -> str:
 
 def compare_tables(records: dict[str, dict], real: dict | None = None,
                    labels: dict[str, str] | None = None) -> str:
-  """Markdown tables 4.3-4.5 of {workdir: metrics.json content}: one row per run (labelled by
-  `labels`, default 'model (objective)') and the real-data row (`real`: a metrics.json holding
-  the 'real' part; default: the first run's)."""
+  """Tables 4.3-4.5 of {workdir: metrics.json}: a row per run (`labels`, default 'model
+    (objective)') and the real-data row of `real` (default: the first run's)."""
   real = real or next(iter(records.values()))
   labels = labels or {workdir: f'{record["model"]} ({record["objective"]})'
                       for workdir, record in records.items()}
@@ -123,9 +119,8 @@ def compare_tables(records: dict[str, dict], real: dict | None = None,
 
 
 def compare(workdirs: list[str], output_path: str) -> list[str]:
-  """Writes the Markdown tables of the runs' eval/metrics.json to output_path and their figure
-  (a band per run, of the checkpoint each was evaluated at) beside it as .png; returns the paths
-  written. Without those checkpoints (metrics copied elsewhere) it says so and writes the tables."""
+  """Writes the runs' tables to output_path and their figure beside it (.png, where the
+    checkpoints are still there); returns the paths written."""
   records = {workdir: read_metrics(workdir, IMAGE_PARTS) for workdir in workdirs}
   real = next((record for record in records.values() if 'real' in record['parts']), None)
   if real is None:

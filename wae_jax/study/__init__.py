@@ -1,12 +1,6 @@
-"""Studies: several experiments trained, evaluated and tabulated by one resumable command.
-
-    python launch.py --mode=study --config=configs/study_thesis.py:<preset> --workdir=<dir>
-
-A study config (configs/study_thesis.py) names experiment config files, seeds, a grid, pairs,
-points of the budget and samplers. Three parts: plan.py (the runs and what each is scored at,
-plain data), execute.py (training and evaluation, resumable: the same command again skips what
-is done), report.py (<dir>/tables.md, figure.png and results.json from the records).
-"""
+"""Studies: several experiments trained, evaluated and tabulated by one resumable command
+(`--mode=study`): plan.py (the runs, plain data), execute.py (training and evaluation,
+resumable), report.py (tables.md, figure.png and results.json from the records)."""
 
 from collections.abc import Callable
 

@@ -1,6 +1,5 @@
-"""A study's execution: trains and evaluates every run of its plan, resumably. Wall times and
-finished trainings go to <directory>/study_timing.json, so the same command again skips them;
-evaluations resume from their metrics.json."""
+"""A study's execution: trains and evaluates every run of its plan; finished trainings and wall
+times go to study_timing.json, so the same command again skips them."""
 
 import json
 import os

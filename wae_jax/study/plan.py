@@ -1,6 +1,5 @@
 """A study's plan: its runs (experiments x seeds x grid points, each with its own config), the
-steps each is scored at, the samplers, the pairs and the evaluation's config. Plain data: built
-once, read by the execution and the report, never changed."""
+steps scored, the samplers, the pairs and the evaluation's config; built once, never changed."""
 
 import dataclasses
 import itertools
@@ -112,10 +111,8 @@ def variant_name(name: str, sampler: str) -> str:
 
 
 def runs_of(study: ml_collections.ConfigDict, reference_stats: str | None = None) -> list[Run]:
-  """Every (seed, grid point, experiment) of the study with its own complete experiment config:
-  the shared overrides, the grid point, the seed and (given) the study's reference statistics.
-  Ordered by seed, then grid point, experiment last, so an interrupted study holds complete
-  pairs (WAE s0, WAE-ResNet s0, WAE s1, ...)."""
+  """Every (seed, grid point, experiment) with its own complete config, ordered by seed, then
+    grid point, experiment last, so an interrupted study holds complete pairs."""
   runs = []
   for seed in study.seeds:
     for point in grid_points(study):

@@ -1,6 +1,5 @@
-"""A study's report from its records: tables.md (the models as run, then at each scored step the
-mean ± SD over seeds, the pairs' paired differences and Tables 4.3-4.5 per run), figure.png (a
-labelled band per run and sampler) and results.json (every number, config and wall time)."""
+"""A study's report from its records: tables.md (means ± SD over seeds, paired differences, Tables
+4.3-4.5 per run), figure.png and results.json (every number, config and wall time)."""
 
 import os
 import platform

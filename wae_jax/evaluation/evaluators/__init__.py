@@ -1,9 +1,7 @@
-"""Evaluator kinds, by the `type` of a config.evals block: one module each, each owning its
-settings. A kind is a class built as Kind(name, config, block) with `needs_model`,
-`needs_reference`, `settings() -> dict` (what its result depends on; validates) and
-`evaluate(model, context) -> dict[str, float]`. A type outside this package is named by its
-class path, 'package.module:Class', so a new evaluator is one module and one config.evals block.
-"""
+"""Evaluator kinds, by the `type` of a config.evals block, one module each. A kind is built as
+Kind(name, config, block) and has `needs_model`, `needs_reference`, `settings() -> dict` (what its
+result depends on; validates) and `evaluate(model, context) -> dict[str, float]`; a kind outside
+this package is named by its class path, 'package.module:Class'."""
 
 import importlib
 

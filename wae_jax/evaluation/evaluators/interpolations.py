@@ -1,7 +1,5 @@
-"""Interpolations: consecutive test images (0, 1), (2, 3), ... are encoded, their codes decoded at
-config.eval.interpolation_steps evenly spaced points t = 0 ... 1; the ends are reconstructions,
-so only the steps - 2 images between them are scored (the thesis's Table 4.3); figure
-interpolations.png (original a, the decodes, original b)."""
+"""Interpolations between the codes of consecutive test images; the ends are reconstructions, so
+only the steps - 2 images between them are scored (the thesis's Table 4.3)."""
 
 import os
 

@@ -1,7 +1,5 @@
-"""Latent diagnostics (no Inception network): the codes of the reconstructed test images, their
-total variance (trace of the covariance), the norm of their mean, and their mean log-density
-under the prior N(0, sigma_z^2 I) and, with config.eval.sampler='gmm', under the sampler's
-mixture (`model.code_mixture`): how far the held-out codes sit from where samples come from."""
+"""Latent diagnostics: how far the held-out test codes sit from where samples come from (total
+variance, mean norm, mean log-density under the prior and, with the gmm sampler, the mixture)."""
 
 import ml_collections
 import numpy as np
