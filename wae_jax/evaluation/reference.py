@@ -9,7 +9,8 @@ import ml_collections
 import numpy as np
 import tqdm
 
-from wae_jax import data, fid, figures, multiprocess
+from wae_jax import data, fid, figures
+from wae_jax.distributed import runtime
 from wae_jax.errors import UserError
 from wae_jax.evaluation.scores import Reference
 from wae_jax.fid.weights import cache_dir
@@ -68,7 +69,7 @@ def host_split_batches(config: ml_collections.ConfigDict, split: str, batch_size
                        unit: int = 1) -> tuple[range, Iterator[np.ndarray]]:
   """This host's share of the first n images of `split` (split in whole `unit`s, e.g. pairs):
   the share's image indices, and its batches at config.model.image_size."""
-  mine = multiprocess.share(n, unit=unit)
+  mine = runtime.share(n, unit=unit)
   return mine, data.eval_batches(config.data, split, config.model.image_size, batch_size,
                                  max_images=len(mine), start=mine.start)
 
@@ -87,7 +88,7 @@ def compute_reference_stats(config: ml_collections.ConfigDict, output_path: str 
     for batch in batches:
       features.append(np.asarray(extractor(figures.to_uint8(batch)), np.float32))
       progress.update(len(batch))
-  features = multiprocess.gather_rows(np.concatenate(features))
+  features = runtime.gather_rows(np.concatenate(features))
   if jax.process_index() != 0:
     return path
   statistics = fid.RunningStatistics()

@@ -15,7 +15,8 @@ import ml_collections
 import numpy as np
 import tqdm
 
-from wae_jax import api, data, multiprocess, samplers
+from wae_jax import api, data, samplers
+from wae_jax.distributed import runtime
 from wae_jax.evaluation import evaluators, reference as reference_stats, results, streaming
 from wae_jax.evaluation.evaluators.samples import sample_batches
 from wae_jax.evaluation.reference import EvaluationError, data_protocol
@@ -154,5 +155,5 @@ def evaluate(config: ml_collections.ConfigDict | None, workdir: str) -> dict:
   for name, value in Evaluator(config).run(model, workdir, eval_dir=directory):
     if jax.process_index() == 0:
       tqdm.tqdm.write(f'{name} = {value:.6g}')
-  multiprocess.barrier('metrics written')  # by process 0
+  runtime.barrier('metrics written')  # by process 0
   return results.read_metrics(workdir, tuple(config.evals), directory)

@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from wae_jax import fid, metrics, multiprocess
+from wae_jax import fid, metrics
+from wae_jax.distributed import runtime
 from wae_jax.fid.kid import DEFAULT_MAX_SHARE, DEFAULT_SUBSET_SIZE, DEFAULT_SUBSETS
 from wae_jax.fid.precision_recall import DEFAULT_K
 
@@ -167,9 +168,9 @@ class ImageScores:
   def image_set(self) -> ImageSet:
     """The images of every process (each scored its share; process order is image order)."""
     names = list(self._sums)
-    features = multiprocess.gather_rows(np.concatenate(self._features) if self._features
+    features = runtime.gather_rows(np.concatenate(self._features) if self._features
                                         else np.zeros((0, FEATURE_DIM), np.float32))
-    totals = multiprocess.gather_rows(np.array([[self._count] + [self._sums[name] for name in names]]))
+    totals = runtime.gather_rows(np.array([[self._count] + [self._sums[name] for name in names]]))
     count, sums = int(totals[:, 0].sum()), totals[:, 1:].sum(0)
     if len(features) < 2:
       raise fid.FIDError(f'scores need at least 2 images, got {len(features)}.')

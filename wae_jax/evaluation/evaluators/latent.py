@@ -5,7 +5,7 @@ import ml_collections
 import numpy as np
 from scipy.special import logsumexp
 
-from wae_jax import multiprocess
+from wae_jax.distributed import runtime
 from wae_jax.evaluation import reference, streaming
 from wae_jax.evaluation.evaluators.samples import sampler_protocol
 
@@ -79,4 +79,4 @@ class Latent:
       for batch in batches:
         sums += batch_sums(model.encode(batch), sigma_z, mixture)
         progress.update(len(batch))
-    return diagnostics(multiprocess.gather_rows(sums[None]).sum(axis=0), mixture is not None)
+    return diagnostics(runtime.gather_rows(sums[None]).sum(axis=0), mixture is not None)

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import ml_collections
 import numpy as np
 
-from wae_jax import figures, multiprocess, samplers
+from wae_jax import figures, samplers
+from wae_jax.distributed import runtime
 from wae_jax.evaluation import streaming
 
 
@@ -23,7 +24,7 @@ def sampler_protocol(config: ml_collections.ConfigDict) -> str:
 def sample_batches(model, config: ml_collections.ConfigDict, n: int) -> tuple[int, Iterator[np.ndarray]]:
   """(index of this host's first sample, its uint8 batches of the n samples)."""
   size = config.eval.batch_size
-  mine = multiprocess.share(-(-n // size))  # this host's batches
+  mine = runtime.share(-(-n // size))  # this host's batches
 
   def batches():
     for index in mine:
