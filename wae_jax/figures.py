@@ -72,11 +72,6 @@ LABEL_HEIGHT = 14
 GAP = 8
 
 
-def _canvas_with_text(height: int, width: int) -> tuple[Image.Image, ImageDraw.ImageDraw]:
-  canvas = Image.new('RGB', (width, height), 'white')
-  return canvas, ImageDraw.Draw(canvas)
-
-
 def save_study_figure(path: str, rows: list[ModelRow]) -> None:
   """One labelled band per model: samples (two lines) | test images over their reconstructions |
   one interpolation; column headings on top."""
@@ -91,7 +86,8 @@ def save_study_figure(path: str, rows: list[ModelRow]) -> None:
   widths = [max(block[i].shape[1] for block in blocks) for i in (1, 2, 3)]
   band_height = max(max(block[i].shape[0] for i in (1, 2, 3)) for block in blocks) + LABEL_HEIGHT
   starts = [0, widths[0] + GAP, widths[0] + widths[1] + 2 * GAP]
-  canvas, draw = _canvas_with_text(LABEL_HEIGHT + band_height * len(blocks), sum(widths) + 2 * GAP)
+  canvas = Image.new('RGB', (sum(widths) + 2 * GAP, LABEL_HEIGHT + band_height * len(blocks)), 'white')
+  draw = ImageDraw.Draw(canvas)
   for start, heading in zip(starts, ('random samples', 'test images / reconstructions',
                                      'interpolation (a, decodes, b)')):
     draw.text((start + PAD, 1), heading, fill='black')

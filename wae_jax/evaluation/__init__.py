@@ -4,7 +4,7 @@ the tables and figure of several runs, and summaries over seeds (module map: doc
 from wae_jax.evaluation.evaluators.interpolations import interpolation_codes
 from wae_jax.evaluation.evaluators.samples import batch_seed
 from wae_jax.evaluation.results import (
-    EVAL_DIR, IMAGE_PARTS, METRICS_FILE, MODEL_PARTS, PARTS, eval_dir, migrate, read_metrics, write_json)
+    EVAL_DIR, IMAGE_PARTS, METRICS_FILE, MODEL_PARTS, PARTS, eval_dir, migrate, read_metrics)
 from wae_jax.evaluation.runner import (
     Evaluator, PeriodicEvaluator, evaluate, periodic_evaluators, with_configured_batch_stats)
 from wae_jax.evaluation.reference import (
@@ -22,5 +22,4 @@ __all__ = [
     'default_reference_stats_path', 'eval_dir', 'evaluate', 'figure_row', 'group_label',
     'interpolation_codes', 'load_reference', 'make_feature_extractor', 'migrate',
     'paired_differences', 'paired_tables', 'periodic_evaluators', 'read_metrics',
-    'reference_stats_path', 'save_comparison_figure', 'summary_tables', 'with_configured_batch_stats',
-    'write_json']
+    'reference_stats_path', 'save_comparison_figure', 'summary_tables', 'with_configured_batch_stats']

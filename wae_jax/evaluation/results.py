@@ -6,7 +6,6 @@ import copy
 import json
 import os
 
-from wae_jax import atomic_files
 from wae_jax.evaluation.evaluators import KINDS
 from wae_jax.evaluation.reference import EvaluationError
 
@@ -33,10 +32,6 @@ def migrate(record: dict) -> dict:
     record['parts']['samples'].setdefault('settings', {}).setdefault('sampler', PRIOR)
   record['schema'] = SCHEMA
   return record
-
-
-def write_json(path: str, content: dict) -> None:
-  atomic_files.write_json(path, content)
 
 
 def reusable_parts(directory: str | None, record: dict, settings: dict) -> dict:

@@ -15,7 +15,7 @@ import ml_collections
 import numpy as np
 import tqdm
 
-from wae_jax import api, data, samplers
+from wae_jax import api, atomic_files, data, samplers
 from wae_jax.distributed import runtime
 from wae_jax.evaluation import evaluators, reference as reference_stats, results, streaming
 from wae_jax.evaluation.evaluators.samples import sample_batches
@@ -69,7 +69,7 @@ class Evaluator:
     for name, result in itertools.chain(done.items(), computed):
       record['parts'][name] = {**result, 'settings': settings[name]}
       if writes:
-        results.write_json(os.path.join(writes, results.METRICS_FILE), record)
+        atomic_files.write_json(os.path.join(writes, results.METRICS_FILE), record)
       for score, value in result.items():
         yield f'{name}/{score}', value
 
