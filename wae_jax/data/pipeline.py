@@ -21,8 +21,6 @@ import os
 import signal
 import threading
 import time
-import zipfile
-import zlib
 from collections.abc import Iterator
 
 import grain
@@ -31,28 +29,16 @@ from absl import flags as absl_flags
 from PIL import Image
 
 from wae_jax.data.errors import DataError
-from wae_jax.data.files import EmptyFileError
+from wae_jax.data.files import DECODE_ERRORS, describe_decode_error
 from wae_jax.data.preprocess import REFERENCE_WIDTH, RESAMPLE_NAME, Preprocess, preprocess_into
 from wae_jax.data.sources import Source, open_source
 
 logger = logging.getLogger(__name__)
 
-# What decoding a broken file raises (PIL, zip CRC checks, zlib inside PNG).
-DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError,
-                 zipfile.BadZipFile, zlib.error)
 # Corrupt files named in one warning; the count is always complete.
 MAX_NAMED_IN_WARNING = 20
 # The end of an endless training order (Grain's ranges are finite).
 ENDLESS = 2**62
-
-
-def describe_decode_error(error: Exception) -> str:
-  """Why a file could not be decoded, in a few words."""
-  if isinstance(error, EmptyFileError):
-    return str(error)
-  if isinstance(error, Image.UnidentifiedImageError):  # its message names an in-memory buffer
-    return 'not an image format PIL can read'
-  return f'{type(error).__name__}: {error}'
 
 
 @dataclasses.dataclass(frozen=True)
