@@ -55,17 +55,12 @@ def describe_decode_error(error: Exception) -> str:
 class ImageFiles:
   """Image files by relative name ('a/b.jpg', sorted), from a folder or a zip.
 
-  In a zip, a leading folder shared by all images is not part of the names, so a zip of a
-  folder and the same folder extracted give the same names. The zip is opened lazily once per
-  process. Sent to a worker process, an instance travels as its path and which of the path's
-  images it holds (a bit per image), not as their names: a few KB even for all of CelebA, so
-  the spawn pipe (64 KiB) takes it in one write and a parent killed while a worker starts
-  cannot leave that worker a truncated pickle. The worker lists the path again, and refuses a
-  listing that changed since.
+  A zip's leading folder shared by all images is not part of the names (zip and extracted folder
+  agree). Pickled for a worker, an instance is its path and a bit per image it holds, small
+  enough for one write to the spawn pipe; the worker lists the path again and refuses a change.
   """
 
   def __init__(self, path: str):
-    """Lists the images under `path`."""
     self.path = path
     self.is_zip = os.path.isfile(path)
     self._zip = None

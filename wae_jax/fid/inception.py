@@ -1,10 +1,8 @@
 """InceptionV3 of the TF "2015-12-05" graph (the FID network) in Flax, NHWC, inference only.
 
-Module and parameter names follow the TorchScript archive the weights come from
-(`conv, conv_1, ..., mixed, mixed_1, ..., mixed_10`, towers `tower, tower_1, tower_2`), so
-a weight's archive path maps one-to-one onto a parameter path. Every convolution is followed
-by an inference batch norm, which is folded into the kernel and a bias at load time
-(`weights.py`); the network here therefore sees conv + bias + ReLU.
+Module names follow the TorchScript archive of the weights (`conv_1`, `mixed_10`, `tower_2`), so
+archive paths map one-to-one onto parameter paths; batch norm is folded into each conv's kernel
+and bias at load time (`weights.py`).
 """
 
 from typing import NamedTuple
