@@ -67,11 +67,8 @@ class Decoder:
     self._permutation = self._flips = None
 
   def decode(self, start: int, stop: int, order: EpochOrder | None) -> Decoded:
-    """Positions [start, stop) of epoch `order`'s permutation, or of file order when None.
-
-    In an epoch, a corrupt image is replaced by the next readable one of the permutation; in
-    file order it is skipped.
-    """
+    """Positions [start, stop) of epoch `order`'s permutation (a corrupt image replaced by the
+    next readable one), or of file order when None (a corrupt image skipped)."""
     size = self.spec.image_size
     images = np.empty((stop - start, size, size, 3), np.uint8)
     decoded = Decoded(images, [], 0, 0)
@@ -314,8 +311,7 @@ def eval_batches(data_config, split: str, image_size: int, batch_size: int,
                  max_images: int = -1, start: int = 0) -> Iterator[np.ndarray]:
   """`max_images` (-1: all) images of `split` from image `start` on (one host's share), in file
   order, unflipped, as float32 batches of `batch_size` (the last may be smaller). Corrupt images
-  are skipped and named in one warning at the end, or fatal with config.data.strict.
-  """
+  are skipped and named in one warning at the end, or fatal with config.data.strict."""
   source = open_source(data_config, split)
   total = len(source) if max_images < 0 else min(start + max_images, len(source))
   decoded_batches = _DecodedBatches(source, _preprocess_for(source, data_config, image_size),
@@ -346,11 +342,8 @@ def num_images(data_config, split: str) -> int:
 
 
 def protocol(data_config, split: str, image_size: int) -> dict:
-  """What determines the pixels of `split` at `image_size`, for FID-statistics metadata.
-
-  Equal dicts mean the same images, preprocessed the same way. JSON-serialisable. A source
-  read from several paths gives the native size (and draft decoding) of each, in order.
-  """
+  """What determines the pixels of `split` at `image_size` (JSON), for FID-statistics metadata:
+  equal dicts, same pixels. Several paths give the native size and draft decoding of each."""
   source = open_source(data_config, split)
   spec = _preprocess_for(source, data_config, image_size)
   firsts = [_first_image(part) for part in getattr(source, 'parts', [source])]

@@ -183,11 +183,8 @@ class InceptionV3(nn.Module):
 
 
 def conv_layout() -> dict[tuple[str, ...], tuple[Conv, int]]:
-  """Every conv layer of the network: its module path -> (spec, input channels).
-
-  Traced abstractly (no compute), so the architecture above stays the one source of truth
-  that the archive's tensors and attributes are checked against.
-  """
+  """Every conv layer of the network: its module path -> (spec, input channels), traced
+  abstractly, so the architecture above is the one truth the archive is checked against."""
   layout = {}
 
   def record(call, args, kwargs, context):
