@@ -1,23 +1,21 @@
 """Input data: CelebA (official files or TFDS), any folder or zip of images, and the MNIST demo.
 
-Public API (what the train loop and the evaluator call):
-- `train_batches`: endless, shuffled, resumable training batches of this host.
-- `eval_batches`: a split in file order, for FID statistics and reconstructions.
-- `num_images`, `protocol`: size of a split, and the description of its preprocessing.
-- `data_folder`: the folder the data is read from (where FID statistics go by default).
-
-A split may be a union ('val+test'); config.data.path may list several zips or folders,
-separated by commas, read one after the other (e.g. full- and half-size CelebA).
-- `DataError`: a problem with the user's data, printed as one line without a traceback.
-
-Sources (`config.data.source`, see `sources.SOURCES`): 'celeba', 'tfds', 'folder', 'mnist_demo'.
-Preprocessing (see `preprocess`): centre crop of `config.data.crop` pixels at CelebA's width 178,
-antialiased bicubic resize, optional random flip (training), float32 NHWC in [0, 1].
+`train_batches` and `eval_batches` feed the train loop and the evaluator (see docs/data.md);
+they load on first use, so `wae_jax.data.files` alone (the FID command line's lister) stays light.
 """
 
-from wae_jax.data.errors import DataError
-from wae_jax.data.pipeline import BatchIterator, eval_batches, num_images, protocol, train_batches
-from wae_jax.data.sources import data_folder
+import importlib
 
-__all__ = ['BatchIterator', 'DataError', 'data_folder', 'eval_batches', 'num_images', 'protocol',
-           'train_batches']
+from wae_jax.data.errors import DataError
+
+_LAZY = {'BatchIterator': 'pipeline', 'eval_batches': 'pipeline', 'num_images': 'pipeline',
+         'protocol': 'pipeline', 'train_batches': 'pipeline', 'data_folder': 'sources'}
+
+__all__ = ['DataError', *_LAZY]
+
+
+def __getattr__(name: str):
+  if name not in _LAZY:
+    raise AttributeError(f'module {__name__!r} has no attribute {name!r}')
+  value = globals()[name] = getattr(importlib.import_module(f'wae_jax.data.{_LAZY[name]}'), name)
+  return value

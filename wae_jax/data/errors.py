@@ -4,8 +4,4 @@ from wae_jax.errors import UserError
 
 
 class DataError(UserError):
-  """One-line, user-facing problem with the input data (path named, what to do).
-
-  The launcher prints it without a traceback: the message alone must say what is wrong and
-  how to fix it.
-  """
+  """One-line, user-facing problem with the input data: the message names the path and the fix."""

@@ -1,15 +1,23 @@
-"""The image files of a folder (searched recursively) or a zip, read by name without extracting."""
+"""The image files of a folder (searched recursively) or a zip, read by name without extracting.
+
+Light on purpose (no pipeline, no Grain): the FID command line lists its images with it too.
+"""
 
 import hashlib
 import os
 import zipfile
+import zlib
 
 import numpy as np
+from PIL import Image
 
 from wae_jax.data.errors import DataError
 
 # Suffixes read as images (compared case-insensitively).
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.webp', '.tif', '.tiff', '.ppm')
+# What decoding a broken file raises (PIL, zip CRC checks, zlib inside PNG).
+DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError,
+                 zipfile.BadZipFile, zlib.error)
 
 
 def _is_image(name: str) -> bool:
@@ -35,20 +43,24 @@ class EmptyFileError(OSError):
     return 'empty file'
 
 
+def describe_decode_error(error: Exception) -> str:
+  """Why a file could not be decoded, in a few words."""
+  if isinstance(error, EmptyFileError):
+    return str(error)
+  if isinstance(error, Image.UnidentifiedImageError):  # its message names an in-memory buffer
+    return 'not an image format PIL can read'
+  return f'{type(error).__name__}: {error}'
+
+
 class ImageFiles:
   """Image files by relative name ('a/b.jpg', sorted), from a folder or a zip.
 
-  In a zip, a leading folder shared by all images is not part of the names, so a zip of a
-  folder and the same folder extracted give the same names. The zip is opened lazily once per
-  process. Sent to a worker process, an instance travels as its path and which of the path's
-  images it holds (a bit per image), not as their names: a few KB even for all of CelebA, so
-  the spawn pipe (64 KiB) takes it in one write and a parent killed while a worker starts
-  cannot leave that worker a truncated pickle. The worker lists the path again, and refuses a
-  listing that changed since.
+  A zip's leading folder shared by all images is not part of the names (zip and extracted folder
+  agree). Pickled for a worker, an instance is its path and a bit per image it holds, small
+  enough for one write to the spawn pipe; the worker lists the path again and refuses a change.
   """
 
   def __init__(self, path: str):
-    """Lists the images under `path`."""
     self.path = path
     self.is_zip = os.path.isfile(path)
     self._zip = None
@@ -60,16 +72,14 @@ class ImageFiles:
   def _list(self) -> tuple[list[str], str]:
     if self.is_zip:
       members = sorted(name for name in self._open_zip().namelist() if _is_image(name))
-      if not members:
-        raise DataError(f'{self.path}: the zip holds no images ({", ".join(IMAGE_EXTENSIONS)}); '
-                        'check that it is the right file')
-      prefix = _common_directory(members)
-      return [member[len(prefix):] for member in members], prefix
-    names = sorted(_list_folder(self.path))
+      prefix = _common_directory(members) if members else ''
+      names = [member[len(prefix):] for member in members]
+    else:
+      names, prefix = sorted(_list_folder(self.path)), ''
     if not names:
-      raise DataError(f'{self.path}: the folder holds no images ({", ".join(IMAGE_EXTENSIONS)}); '
-                      'point the data path at the images')
-    return names, ''
+      raise DataError(f'{self.path}: no images ({", ".join(IMAGE_EXTENSIONS)}) in this '
+                      f'{"zip" if self.is_zip else "folder"}; give the folder or zip that holds them')
+    return names, prefix
 
   @property
   def names(self) -> list[str]:
@@ -99,13 +109,16 @@ class ImageFiles:
       return f'{self.path}:{self._prefix}{self.names[index]}'
     return os.path.join(self.path, self.names[index])
 
+  def open(self, index: int):
+    """One file as a binary file object, so a reader of its header reads no further."""
+    if self.is_zip:
+      return self._open_zip().open(self._prefix + self.names[index])
+    return open(os.path.join(self.path, self.names[index]), 'rb')
+
   def read(self, index: int) -> bytes:
     """The bytes of one file; EmptyFileError for a file of zero bytes."""
-    if self.is_zip:
-      content = self._open_zip().read(self._prefix + self.names[index])
-    else:
-      with open(os.path.join(self.path, self.names[index]), 'rb') as file:
-        content = file.read()
+    with self.open(index) as file:
+      content = file.read()
     if not content:
       raise EmptyFileError()
     return content

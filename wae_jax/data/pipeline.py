@@ -1,17 +1,9 @@
 """Batches for training (shuffled per epoch, resumable, one slice per host) and evaluation (file order).
 
-Grain runs it: a `grain.MapDataset` of positions, mapped through our decoder and batched, is
-decoded by `config.data.workers` workers making whole batches of uint8 arrays, about
-`config.data.prefetch` batches ahead; the consumer converts to float32. Training decodes in
-spawned processes (launch.py's, under a __main__ guard); evaluation, which scripts and
-notebooks call, decodes in threads: spawning would re-import an unguarded script. Which image a position holds is ours alone
-(below), so a resumed run restarts Grain at the saved position and the checkpoint stores two
-numbers, not Grain's iterator state.
-
-Training order: epoch `e` visits the split in the permutation drawn from (seed, e); global batch
-`s` holds positions [s*B, (s+1)*B) of it, and host `h` of `P` decodes only its contiguous slice
-[s*B + h*B/P, s*B + (h+1)*B/P). A corrupt image is replaced by the next readable image of the
-permutation, so shapes never change and the global batch does not depend on the number of hosts.
+Grain decodes a `MapDataset` of positions through our `Decoder`: in spawned processes for
+training, in threads for evaluation (scripts and notebooks may lack a __main__ guard). Epoch `e`
+visits the permutation drawn from (seed, e); host `h` of `P` decodes its slice of each global
+batch, so a checkpoint stores a position, not Grain's state (see docs/data.md).
 """
 
 import dataclasses
@@ -21,8 +13,6 @@ import os
 import signal
 import threading
 import time
-import zipfile
-import zlib
 from collections.abc import Iterator
 
 import grain
@@ -31,28 +21,16 @@ from absl import flags as absl_flags
 from PIL import Image
 
 from wae_jax.data.errors import DataError
-from wae_jax.data.files import EmptyFileError
+from wae_jax.data.files import DECODE_ERRORS, describe_decode_error
 from wae_jax.data.preprocess import REFERENCE_WIDTH, RESAMPLE_NAME, Preprocess, preprocess_into
 from wae_jax.data.sources import Source, open_source
 
 logger = logging.getLogger(__name__)
 
-# What decoding a broken file raises (PIL, zip CRC checks, zlib inside PNG).
-DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError,
-                 zipfile.BadZipFile, zlib.error)
 # Corrupt files named in one warning; the count is always complete.
 MAX_NAMED_IN_WARNING = 20
 # The end of an endless training order (Grain's ranges are finite).
 ENDLESS = 2**62
-
-
-def describe_decode_error(error: Exception) -> str:
-  """Why a file could not be decoded, in a few words."""
-  if isinstance(error, EmptyFileError):
-    return str(error)
-  if isinstance(error, Image.UnidentifiedImageError):  # its message names an in-memory buffer
-    return 'not an image format PIL can read'
-  return f'{type(error).__name__}: {error}'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,7 +58,7 @@ class Decoded:
 
 
 class Decoder:
-  """Decodes runs of positions of one source; one per worker process."""
+  """Decodes runs of positions of one source; Grain's map, one copy per worker process."""
 
   def __init__(self, source: Source, spec: Preprocess):
     self.source = source
@@ -89,11 +67,8 @@ class Decoder:
     self._permutation = self._flips = None
 
   def decode(self, start: int, stop: int, order: EpochOrder | None) -> Decoded:
-    """Positions [start, stop) of epoch `order`'s permutation, or of file order when None.
-
-    In an epoch, a corrupt image is replaced by the next readable one of the permutation; in
-    file order it is skipped.
-    """
+    """Positions [start, stop) of epoch `order`'s permutation (a corrupt image replaced by the
+    next readable one), or of file order when None (a corrupt image skipped)."""
     size = self.spec.image_size
     images = np.empty((stop - start, size, size, 3), np.uint8)
     decoded = Decoded(images, [], 0, 0)
@@ -115,6 +90,14 @@ class Decoder:
     decoded.images = images[:count]
     return decoded
 
+  def __call__(self, where: tuple[int, EpochOrder | None]) -> Decoded:
+    """(position, order) -> the Decoded of that one image."""
+    position, order = where
+    return self.decode(position, position + 1, order)
+
+  def __getstate__(self) -> dict:  # sent to workers without the cached permutation
+    return {**self.__dict__, '_order': None, '_permutation': None, '_flips': None}
+
   def _decode_one(self, index: int, out: np.ndarray, flip: bool, decoded: Decoded) -> bool:
     try:
       flags = preprocess_into(self.source.open(index), self.spec, out, flip)
@@ -135,45 +118,18 @@ def _merge(parts: list[Decoded]) -> Decoded:
                  sum(part.upscaled for part in parts), sum(part.crop_clipped for part in parts))
 
 
-@dataclasses.dataclass(frozen=True)
-class _TrainPosition:
+def _train_position(seed: int, flip: bool, steps_per_epoch: int, global_batch: int,
+                    host_batch: int, host_offset: int, i: int) -> tuple[int, EpochOrder]:
   """The i-th image this host decodes in the endless training order: (its position in the
-  epoch's permutation, the epoch's order). Each global batch is B consecutive positions, and
-  host h of P decodes its h-th slice of B / P."""
-  seed: int
-  flip: bool
-  steps_per_epoch: int
-  global_batch: int
-  host_batch: int
-  host_offset: int
-
-  def __call__(self, i: int) -> tuple[int, EpochOrder | None]:
-    step, within = divmod(int(i), self.host_batch)
-    epoch, step = divmod(step, self.steps_per_epoch)
-    position = step * self.global_batch + self.host_offset + within
-    return position, EpochOrder(self.seed, epoch, self.flip)
+  epoch's permutation, the epoch's order); host h of P decodes the h-th slice of each batch."""
+  step, within = divmod(int(i), host_batch)
+  epoch, step = divmod(step, steps_per_epoch)
+  return step * global_batch + host_offset + within, EpochOrder(seed, epoch, flip)
 
 
 def _file_position(i: int) -> tuple[int, EpochOrder | None]:
   """The i-th image of evaluation: file order."""
   return int(i), None
-
-
-class _DecodeOne:
-  """Grain map: (position, order) -> the Decoded of that one image; one Decoder per process."""
-
-  def __init__(self, source: Source, spec: Preprocess):
-    self.source, self.spec = source, spec
-    self._decoder: Decoder | None = None
-
-  def __getstate__(self) -> dict:
-    return {'source': self.source, 'spec': self.spec, '_decoder': None}
-
-  def __call__(self, where: tuple[int, EpochOrder | None]) -> Decoded:
-    if self._decoder is None:
-      self._decoder = Decoder(self.source, self.spec)
-    position, order = where
-    return self._decoder.decode(position, position + 1, order)
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -191,12 +147,6 @@ def _watch_parent(parent: int, _worker_index: int, _worker_count: int) -> None:
   threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
 
 
-def _absl_flags_ready() -> None:
-  """Grain reads absl flags; where no absl.app parsed them (a notebook, a test), use defaults."""
-  if not absl_flags.FLAGS.is_parsed():
-    absl_flags.FLAGS.mark_as_parsed()
-
-
 class _DecodedBatches:
   """Decoded batches of images first .. stop - 1 (None: endless) of `position`, through Grain:
   decoded by `workers` spawned processes, or threads where not `processes` (0: in this
@@ -204,11 +154,12 @@ class _DecodedBatches:
 
   def __init__(self, source: Source, spec: Preprocess, position, first: int, stop: int | None,
                batch: int, workers: int, prefetch: int, processes: bool):
-    _absl_flags_ready()
+    if not absl_flags.FLAGS.is_parsed():  # Grain reads absl flags: defaults in notebooks, tests
+      absl_flags.FLAGS.mark_as_parsed()
     threads = (grain.ReadOptions(num_threads=0) if processes or workers == 0
                else grain.ReadOptions(num_threads=workers, prefetch_buffer_size=max(1, prefetch)))
     dataset = (grain.MapDataset.range(first, stop if stop is not None else ENDLESS).map(position)
-               .map(_DecodeOne(source, spec)).batch(batch, batch_fn=_merge).to_iter_dataset(threads))
+               .map(Decoder(source, spec)).batch(batch, batch_fn=_merge).to_iter_dataset(threads))
     if processes and workers > 0:
       options = grain.MultiprocessingOptions(num_workers=workers,
                                              per_worker_buffer_size=max(1, -(-prefetch // workers)))
@@ -234,14 +185,9 @@ class _DecodedBatches:
       close()
 
 
-def _to_float(parts: list[np.ndarray]) -> np.ndarray:
-  """Concatenated uint8 images as float32 in [0, 1]."""
-  out = np.empty((sum(len(part) for part in parts), *parts[0].shape[1:]), np.float32)
-  offset = 0
-  for part in parts:
-    np.multiply(part, np.float32(1 / 255), out=out[offset:offset + len(part)])
-    offset += len(part)
-  return out
+def _to_float(images: np.ndarray) -> np.ndarray:
+  """uint8 images as float32 in [0, 1]."""
+  return np.multiply(images, np.float32(1 / 255), dtype=np.float32)
 
 
 def _warn_corrupt(corrupt: dict[str, str], where: str) -> None:
@@ -264,11 +210,9 @@ def _preprocess_for(source: Source, data_config, image_size: int) -> Preprocess:
 class BatchIterator:
   """Endless training batches of this host, float32 [global_batch_size // process_count, H, W, 3] in [0, 1].
 
-  Epochs are shuffled by (seed, epoch) and drop the remainder. `get_state()` is the position and
-  the counts so far (JSON-serialisable, for the checkpoint); `set_state` resumes at exactly the
-  next batch an uninterrupted iterator would give, with the counts and the corrupt files it had
-  met. Corrupt files are skipped and collected in `corrupt_files`; the caller reports them.
-  Close it (or use `with`) to stop the worker processes.
+  Epochs drop the remainder. `get_state()` (JSON, for the checkpoint) and `set_state` resume at
+  exactly the next batch, with the counts and corrupt files met so far (`corrupt_files`, which
+  the caller reports). Close it (or use `with`) to stop the worker processes.
   """
 
   def __init__(self, source: Source, spec: Preprocess, global_batch_size: int, seed: int,
@@ -284,9 +228,9 @@ class BatchIterator:
     self.seed = seed
     self.steps_per_epoch = len(source) // global_batch_size
     self._host_batch = global_batch_size // process_count
-    self._host_offset = process_index * self._host_batch
-    self._position = _TrainPosition(seed, bool(data_config.flip), self.steps_per_epoch,
-                                    global_batch_size, self._host_batch, self._host_offset)
+    self._position = functools.partial(_train_position, seed, bool(data_config.flip),
+                                       self.steps_per_epoch, global_batch_size, self._host_batch,
+                                       process_index * self._host_batch)
     self._spec = spec
     self._strict = bool(data_config.strict)
     self._workers, self._prefetch = data_config.workers, data_config.prefetch
@@ -314,7 +258,7 @@ class BatchIterator:
     self._counts['crop_clipped'] += decoded.crop_clipped
     self._epoch, self._step = divmod(self._epoch * self.steps_per_epoch + self._step + 1,
                                      self.steps_per_epoch)
-    return _to_float([decoded.images])
+    return _to_float(decoded.images)
 
   @property
   def stats(self) -> dict[str, int]:
@@ -365,13 +309,9 @@ def train_batches(data_config, image_size: int, global_batch_size: int, seed: in
 
 def eval_batches(data_config, split: str, image_size: int, batch_size: int,
                  max_images: int = -1, start: int = 0) -> Iterator[np.ndarray]:
-  """`max_images` (-1: all) images of `split` from image `start` on, in file order, unflipped, as
-  float32 batches (one host's share of a split: `start` at its first image).
-
-  Decoded in config.data.workers threads, never processes, so unguarded scripts and notebooks
-  can call it. Every batch has `batch_size` images except the last. Corrupt images are skipped (the batch is
-  filled from the next ones) and named in one warning at the end, or fatal with config.data.strict.
-  """
+  """`max_images` (-1: all) images of `split` from image `start` on (one host's share), in file
+  order, unflipped, as float32 batches of `batch_size` (the last may be smaller). Corrupt images
+  are skipped and named in one warning at the end, or fatal with config.data.strict."""
   source = open_source(data_config, split)
   total = len(source) if max_images < 0 else min(start + max_images, len(source))
   decoded_batches = _DecodedBatches(source, _preprocess_for(source, data_config, image_size),
@@ -387,9 +327,9 @@ def eval_batches(data_config, split: str, image_size: int, batch_size: int,
       while sum(len(part) for part in ready) >= batch_size:
         images = np.concatenate(ready)
         ready = [images[batch_size:]]
-        yield _to_float([images[:batch_size]])
+        yield _to_float(images[:batch_size])
     if sum(len(part) for part in ready):
-      yield _to_float(ready)
+      yield _to_float(np.concatenate(ready))
     if corrupt:
       _warn_corrupt(corrupt, f'split {split} ({source.origin})')
   finally:
@@ -402,11 +342,8 @@ def num_images(data_config, split: str) -> int:
 
 
 def protocol(data_config, split: str, image_size: int) -> dict:
-  """What determines the pixels of `split` at `image_size`, for FID-statistics metadata.
-
-  Equal dicts mean the same images, preprocessed the same way. JSON-serialisable. A source
-  read from several paths gives the native size (and draft decoding) of each, in order.
-  """
+  """What determines the pixels of `split` at `image_size` (JSON), for FID-statistics metadata:
+  equal dicts, same pixels. Several paths give the native size and draft decoding of each."""
   source = open_source(data_config, split)
   spec = _preprocess_for(source, data_config, image_size)
   firsts = [_first_image(part) for part in getattr(source, 'parts', [source])]

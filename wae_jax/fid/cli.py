@@ -17,22 +17,18 @@ import json
 import os
 import sys
 import zipfile
-import zlib
 
 import numpy as np
 import tqdm
 from PIL import Image
 
 from wae_jax import fid
+from wae_jax.data import files
 from wae_jax.errors import UserError
 from wae_jax.fid.errors import FIDError
 from wae_jax.fid.kid import DEFAULT_SUBSETS, kid_subset_size
 from wae_jax.fid.precision_recall import DEFAULT_K
 
-# wae_jax.data.files' suffixes (importing that package would pull in the whole data pipeline).
-IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.gif', '.webp', '.tif', '.tiff', '.ppm')
-DECODE_ERRORS = (OSError, ValueError, SyntaxError, EOFError, zlib.error, zipfile.BadZipFile,
-                 Image.DecompressionBombError)
 # The protocol --save_stats records: images taken as given, so all files saved here compare with
 # each other; files of `launch.py --mode=stats` record their data preprocessing instead.
 PROTOCOL = {'made_by': 'python -m wae_jax.fid', 'preprocessing': 'none: uint8 images as given'}
@@ -58,46 +54,31 @@ class ImageFiles:
 
   def __init__(self, path: str):
     self.path = path
-    self._zip = zipfile.ZipFile(path) if os.path.isfile(path) else None
-    names = self._zip.namelist() if self._zip else [
-        os.path.relpath(os.path.join(folder, name), path)
-        for folder, _, files in os.walk(path, followlinks=True) for name in files]
-    self.names = sorted(name for name in names if name.lower().endswith(IMAGE_EXTENSIONS) and
-                        not os.path.basename(name).startswith('.') and '__MACOSX' not in name)
-    if not self.names:
-      raise FIDError(f'{path}: no images ({", ".join(IMAGE_EXTENSIONS)}) in this '
-                     f'{"zip" if self._zip else "folder"}; give the one that holds them.')
-    self.count = len(self.names)
+    self._files = files.ImageFiles(path)
+    self.count = len(self._files)
     sizes = {}
-    for name in self.names:
-      sizes.setdefault(self._read(name, lambda image: image.size), name)
+    for index in range(self.count):
+      sizes.setdefault(self._read(index, lambda image: image.size), index)
       if len(sizes) > 1:
-        (first, first_name), (other, other_name) = sizes.items()
-        raise FIDError(f'{path}: images of different sizes ({self._location(first_name)} is '
-                       f'{first[0]}x{first[1]}, {self._location(other_name)} '
+        (first, first_index), (other, other_index) = sizes.items()
+        raise FIDError(f'{path}: images of different sizes ({self._files.location(first_index)} is '
+                       f'{first[0]}x{first[1]}, {self._files.location(other_index)} '
                        f'{other[0]}x{other[1]}); a set must be of one size (it goes through the '
                        'TF1 resize to 299x299): resize them to one size first.')
 
-  def _location(self, name: str) -> str:
-    return f'{self.path}:{name}' if self._zip else os.path.join(self.path, name)
-
-  def _read(self, name: str, use):
-    """use(image) of the image `name`, opened by PIL (which reads only the header until asked)."""
+  def _read(self, index: int, use):
+    """use(image) of image `index`, opened by PIL (which reads only the header until asked)."""
     try:
-      with (self._zip.open(name) if self._zip else open(self._location(name), 'rb')) as file, \
-          Image.open(file) as image:
+      with self._files.open(index) as file, Image.open(file) as image:
         return use(image)
-    except Image.UnidentifiedImageError:
-      raise FIDError(f'{self._location(name)}: not an image PIL can read; remove or replace '
-                     'it.') from None
-    except DECODE_ERRORS as error:
-      raise FIDError(f'{self._location(name)}: not a readable image ({error}); remove or replace '
-                     'it.') from None
+    except files.DECODE_ERRORS as error:
+      raise FIDError(f'{self._files.location(index)}: {files.describe_decode_error(error)}; '
+                     'remove or replace it.') from None
 
   def batches(self, batch_size: int):
     for start in range(0, self.count, batch_size):
-      yield np.stack([self._read(name, lambda image: np.asarray(image.convert('RGB')))
-                      for name in self.names[start:start + batch_size]])
+      yield np.stack([self._read(index, lambda image: np.asarray(image.convert('RGB')))
+                      for index in range(start, min(start + batch_size, self.count))])
 
 
 class ImageArray:

@@ -11,9 +11,10 @@ from wae_jax.fid import inception
 from wae_jax.fid import weights
 from wae_jax.fid.errors import FIDError
 
-# On CPU the network runs on at most this many images at a time, which keeps its memory small;
-# larger chunks measured no faster (benchmarks/fid_features.py). Accelerators take the whole batch.
+# On CPU the network runs on at most this many images at a time (small memory, no slower; see
+# benchmarks/fid_features.py). Accelerators take the whole batch.
 CPU_CHUNK = 8
+
 
 def resize_matrix(in_size: int, out_size: int = inception.INPUT_SIZE) -> np.ndarray:
   """(out_size, in_size) bilinear weights of TF1 `resize_bilinear` (align_corners=False,
@@ -43,9 +44,8 @@ def _network_input(images: jax.Array, rows: jax.Array, columns: jax.Array) -> ja
 class FeatureExtractor:
   """Loads the weights and compiles the network once; call it on batches of images.
 
-  Images go through the network `batch_size` at a time (at most CPU_CHUNK on CPU), the last
-  batch padded, so nothing is compiled again after the first call at a given image size (the
-  network itself is compiled once for all sizes).
+  Images go through `batch_size` at a time (at most CPU_CHUNK on CPU), the last batch padded,
+  so the network compiles once and the resize once per image size.
   """
 
   def __init__(self, weights_path: str | None = None, batch_size: int = 50):

@@ -1,10 +1,8 @@
 """InceptionV3 of the TF "2015-12-05" graph (the FID network) in Flax, NHWC, inference only.
 
-Module and parameter names follow the TorchScript archive the weights come from
-(`conv, conv_1, ..., mixed, mixed_1, ..., mixed_10`, towers `tower, tower_1, tower_2`), so
-a weight's archive path maps one-to-one onto a parameter path. Every convolution is followed
-by an inference batch norm, which is folded into the kernel and a bias at load time
-(`weights.py`); the network here therefore sees conv + bias + ReLU.
+Module names follow the TorchScript archive of the weights (`conv_1`, `mixed_10`, `tower_2`), so
+archive paths map one-to-one onto parameter paths; batch norm is folded into each conv's kernel
+and bias at load time (`weights.py`).
 """
 
 from typing import NamedTuple
@@ -185,11 +183,8 @@ class InceptionV3(nn.Module):
 
 
 def conv_layout() -> dict[tuple[str, ...], tuple[Conv, int]]:
-  """Every conv layer of the network: its module path -> (spec, input channels).
-
-  Traced abstractly (no compute), so the architecture above stays the one source of truth
-  that the archive's tensors and attributes are checked against.
-  """
+  """Every conv layer of the network: its module path -> (spec, input channels), traced
+  abstractly, so the architecture above is the one truth the archive is checked against."""
   layout = {}
 
   def record(call, args, kwargs, context):

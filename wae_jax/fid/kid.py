@@ -1,9 +1,7 @@
 """Kernel Inception Distance (Binkowski et al. 2018, "Demystifying MMD GANs").
 
-The unbiased estimate of MMD^2 between two feature sets under the polynomial kernel
-k(x, y) = (x . y / d + 1)^3, averaged over random subsets of equal size (what the paper,
-torch-fidelity and clean-fid report). Unlike FID it is unbiased in the number of images, so
-small evaluation sets can be compared; the spread over subsets says how much a difference means.
+Unbiased MMD^2 under the kernel (x . y / d + 1)^3, averaged over random equal-size subsets (as
+torch-fidelity and clean-fid report it): unlike FID, small sets compare; the spread says how much.
 """
 
 import numpy as np

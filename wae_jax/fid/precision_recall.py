@@ -1,10 +1,7 @@
 """Improved precision and recall (Kynkaanniemi et al. 2019) of two feature sets.
 
-Each set's manifold is the union of balls around its points, each ball reaching to the point's
-k-th nearest neighbour in its own set. Precision: the share of generated points inside the real
-manifold (are the images realistic?); recall: the share of real points inside the generated
-manifold (is the data's variety covered?). Distances are Euclidean, in float64, computed in
-row blocks so memory stays bounded for large sets.
+A set's manifold: balls around its points reaching to each one's k-th nearest neighbour.
+Precision: generated points inside the real manifold; recall: real points inside the generated.
 """
 
 import numpy as np

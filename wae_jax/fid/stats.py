@@ -18,12 +18,9 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray,
                      sigma2: np.ndarray) -> float:
   """||mu1 - mu2||^2 + tr(S1) + tr(S2) - 2 tr((S1 S2)^(1/2)), in float64 (pytorch-fid / TTUR).
 
-  tr((S1 S2)^(1/2)) is computed stably as the sum of the square roots of the eigenvalues of
-  the symmetric PSD matrix S1^(1/2) S2 S1^(1/2), which is similar to S1 S2; tiny negative
-  eigenvalues from rank-deficient covariances (fewer images than dimensions) are clipped to 0.
-  A distance within ROUND_OFF of the terms' scale (tr(S1) + tr(S2) + ||mu1 - mu2||^2) is
-  round-off and returns 0, so a set against itself is exactly 0 on every CPU (AVX2 or AVX-512
-  sum in different orders: 7e-15 was seen on one).
+  The trace is that of the symmetric PSD S1^(1/2) S2 S1^(1/2) (similar to S1 S2), its tiny
+  negative eigenvalues clipped. A distance within ROUND_OFF of the terms' scale is round-off and
+  returns 0, so a set against itself is exactly 0 on every CPU.
   """
   mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
   sigma1, sigma2 = np.asarray(sigma1, np.float64), np.asarray(sigma2, np.float64)

