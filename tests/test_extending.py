@@ -181,3 +181,15 @@ def test_the_tempered_sampler_scales_the_priors_codes(checkout):
   codes = namespace['codes'](Model(), 5, 1, None)
   assert codes.dtype == np.float32
   np.testing.assert_array_equal(codes, 0.5 * Model().sample_prior(5, 1))
+
+
+def test_a_hook_name_that_imports_nothing_is_a_one_line_config_error():
+  from wae_jax import hooks
+  from wae_jax.config_defaults import base_config
+  from wae_jax.errors import ConfigError
+  config = base_config()
+  assert hooks.configured_hooks(config, 'unused', 10) == []  # none by default
+  config.train.hooks = ('loss_csv:LossCSV',)  # not importable here: the page's file is in the copy
+  with pytest.raises(ConfigError, match=r"^config.train.hooks names 'loss_csv:LossCSV': give "
+                                        r"'package.module:Class', an importable Hook class$"):
+    hooks.configured_hooks(config, 'unused', 10)
