@@ -3,6 +3,7 @@ Gaussian mixture (fitted once to convergence, saved with its settings beside the
 refitted when they change, reproducible by seed; recovers a known mixture)."""
 
 import os
+import re
 
 import numpy as np
 import pytest
@@ -42,9 +43,10 @@ def test_a_fitted_mixture_recovers_a_known_one_and_samples_reproducibly():
 
 
 def test_the_registry_names_the_samplers_and_rejects_an_unknown_one():
-  assert samplers.names() == ('prior', 'gmm')
+  assert samplers.names()[:2] == ('prior', 'gmm')  # a new sampler's line may follow
   assert samplers.get('gmm') is gmm
-  with pytest.raises(InputError, match=r"sampler 'vamp': use one of prior, gmm \(config\.eval\.sampler\)"):
+  known = re.escape(', '.join(samplers.names()))
+  with pytest.raises(InputError, match=rf"sampler 'vamp': use one of {known} \(config\.eval\.sampler\)"):
     samplers.get('vamp')
 
 

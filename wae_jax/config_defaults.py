@@ -104,6 +104,9 @@ def base_config() -> ml_collections.ConfigDict:
   config.train.keep_checkpoints = 3  # the latest ones; at least 1
   config.train.keep_every = 0  # > 0: also keep every checkpoint of a step divisible by it
   config.train.fid_every = 0  # > 0: run the FID evaluator during training every N steps
+  # Hooks of your own, run after the loop's each step: 'package.module:Class' names, each built as
+  # Class(config, workdir, total_steps) (wae_jax/hooks/hook.py; docs/extending.md).
+  config.train.hooks = ()
   # > 0: a jax.profiler trace of this many steps, after two of warm-up, in <workdir>/profile/
   # (TensorBoard's Profile tab, or the .trace.json.gz in ui.perfetto.dev).
   config.train.profile_steps = 0

@@ -81,7 +81,8 @@ def _hooks(config: ml_collections.ConfigDict, workdir: str, batches: Any,
            checkpointer: Checkpointer, evaluators: list[hooks.PeriodicEvaluator],
            signals: preemption.StopSignals, writer: hooks.ScalarWriter, model: hooks.LiveModel,
            start: Start, total: int, flops: float | None, description: str) -> list[hooks.Hook]:
-  """In order: the metric log (and its NaN check) before a save, the save before the stop."""
+  """In order: the metric log (and its NaN check) before a save, the save before the stop;
+  config.train.hooks last."""
   train, is_chief = config.train, jax.process_index() == 0
   log_every = hooks.Every(train.log_every, total)
   progress = hooks.Progress(log_every, writer, train.batch_size, flops, start.step, description,
@@ -95,4 +96,5 @@ def _hooks(config: ml_collections.ConfigDict, workdir: str, batches: Any,
                            config.eval.interpolation_steps, is_chief),
           hooks.PeriodicEvals(evaluators, model, writer, total),
           checkpoints, hooks.PreemptionStop(signals, checkpoints, total),
-          hooks.ProfileWindow(train.profile_steps, workdir, start.step)]
+          hooks.ProfileWindow(train.profile_steps, workdir, start.step),
+          *hooks.configured_hooks(config, workdir, total)]

@@ -27,14 +27,19 @@ FID = next(score for score in SCORES if score.name == 'fid')
 
 
 class Evaluator:
-  """Runs config.evals on a model; loads the reference and the FID network once (tests inject both)."""
+  """Runs config.evals on a model; loads the reference and the FID network once, where a block's
+  kind needs them (tests inject both)."""
 
   def __init__(self, config: ml_collections.ConfigDict,
                feature_extractor: Callable[[np.ndarray], np.ndarray] | None = None,
                reference: Reference | None = None):
     self.config = config
-    self.reference = reference if reference is not None else reference_stats.load_reference(config)
-    self.feature_extractor = feature_extractor or reference_stats.make_feature_extractor(config)
+    needed = any(evaluators.kind(block.type).needs_reference for block in config.evals.values())
+    if needed and reference is None:
+      reference = reference_stats.load_reference(config)
+    self.reference = reference
+    self.feature_extractor = feature_extractor or (
+        reference_stats.make_feature_extractor(config) if needed else None)
 
   def settings(self, parts: tuple[str, ...] | None = None) -> dict[str, dict]:
     """What each part's result depends on besides the checkpoint and the data protocol."""

@@ -3,7 +3,7 @@ hook.py). Order matters where one job depends on another: the metric log (and it
 before a save, the save before the stop on a signal."""
 
 from wae_jax.hooks.checkpoints import Checkpoints, PreemptionStop
-from wae_jax.hooks.hook import Every, Hook, Outcome, ScalarWriter
+from wae_jax.hooks.hook import Every, Hook, Outcome, ScalarWriter, configured_hooks
 from wae_jax.hooks.live_model import ImageGrids, LiveModel, PeriodicEvals, PeriodicEvaluator
 from wae_jax.hooks.logs import CORRUPT_LIST, DataReport, MetricLog, NonFiniteLossError, Progress
 from wae_jax.hooks.profile import ProfileWindow
