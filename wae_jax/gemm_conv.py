@@ -1,11 +1,8 @@
-"""Convolutions as matrix products: im2col / col2im with custom VJPs, a layer under the models.
+"""Convolutions as matrix products (im2col / col2im with custom VJPs), a layer under the models.
 
-`matmul_conv` is a drop-in `conv_general_dilated` for `nn.Conv` and `TransposedConv` a drop-in
-`nn.ConvTranspose(padding='SAME')`: same parameters, same values, same gradients (tested in
-tests/test_gemm_conv.py). Both compute forward and backward as one matrix product plus
-patch extraction (`extract_patches`, im2col) or overlap-add (`add_patches`, col2im), instead
-of the dilated-input convolutions XLA emits for strided backward passes and transposed
-convolutions. The speed they buy is measured by benchmarks/train_step.py (README, Benchmarks).
+Drop-ins for `nn.Conv`'s `conv_general_dilated` and `nn.ConvTranspose(padding='SAME')`, with the
+same parameters, values and gradients, that avoid the dilated-input convolutions XLA emits for
+strided backward passes and transposed convolutions (docs/benchmarks.md).
 """
 
 import functools
@@ -19,14 +16,10 @@ import numpy as np
 
 def matmul_conv(lhs: jax.Array, rhs: jax.Array, window_strides: Sequence[int], padding: Any,
                 *, precision: Any = None, **trivial: Any) -> jax.Array:
-  """`lax.conv_general_dilated` of NHWC input with an HWIO kernel, as `nn.Conv` calls it,
-  computed as im2col (`extract_patches`) and one matrix product.
+  """`lax.conv_general_dilated` of NHWC input with an HWIO kernel, as `nn.Conv` calls it, as
+  im2col (`extract_patches`) and one matrix product: both gradients are GEMMs plus col2im.
 
-  Same values and parameters. XLA's CPU backward of a strided convolution computes the input
-  gradient as a dilated-input convolution (as slow as its transposed convolution) and the
-  weight gradient after transposing the activations; here both gradients are plain GEMMs plus
-  col2im (`add_patches`). `trivial` holds `nn.Conv`'s dimension numbers and unit dilations,
-  which this form assumes.
+  `trivial` holds `nn.Conv`'s dimension numbers and unit dilations, which this form assumes.
   """
   del trivial
   k_y, k_x = rhs.shape[:2]
@@ -45,8 +38,7 @@ def matmul_conv(lhs: jax.Array, rhs: jax.Array, window_strides: Sequence[int], p
 
 
 # `shifted_weight_grad` multiplies on the padded grid; where padding adds more than this
-# fraction of rows (small feature maps: 16x16 with a 3x3 kernel adds 27%), XLA's own weight
-# gradient was as fast on the AMD EPYC dev VM (benchmarks/train_step.py --ops).
+# fraction of rows (small feature maps), XLA's own weight gradient is as fast.
 SHIFTED_GRAD_MAX_PADDING = 0.15
 
 
@@ -87,13 +79,8 @@ _stride1_conv.defvjp(_stride1_conv_forward, _stride1_conv_backward)
 def stride1_conv(lhs: jax.Array, rhs: jax.Array, window_strides: Sequence[int], padding: Any,
                  *, precision: Any = None, **trivial: Any) -> jax.Array:
   """`lax.conv_general_dilated` of NHWC input with a square HWIO kernel at stride 1, as
-  `nn.Conv` calls it: XLA's convolution forward and for the input gradient; on CPU the weight
-  gradient is `shifted_weight_grad`'s k*k matrix products.
-
-  XLA's CPU weight gradient is a convolution with the feature map as its window, which runs
-  far below the matrix-product rate at large feature maps (a tenth of it at 61x61x64); other
-  backends, and small feature maps (`SHIFTED_GRAD_MAX_PADDING`), keep XLA's.
-  """
+  `nn.Conv` calls it: XLA's convolution, except that on CPU the weight gradient of large feature
+  maps is `shifted_weight_grad`'s k*k matrix products (XLA's runs far below the GEMM rate)."""
   del trivial
   if tuple(window_strides) != (1, 1) or rhs.shape[0] != rhs.shape[1]:
     raise ValueError('stride1_conv needs a square kernel and unit strides')
@@ -106,11 +93,8 @@ def shifted_weight_grad(x: jax.Array, grad: jax.Array, kernel_size: int, padding
                         precision: Any = None) -> jax.Array:
   """Weight gradient [k, k, in, out] of a stride-1 convolution as k*k matrix products.
 
-  With the padded input and the (zero-extended) output gradient both flattened over
-  (image, row, column) on the padded grid, tap (ty, tx) pairs output pixel i with input pixel
-  i + ty * padded_width + tx, so each tap's gradient is one product of a shifted row block of
-  the input with the output gradient: plain matrix products, plus one copy of the input per tap
-  (XLA materialises each row block).
+  Both flattened over (image, row, column) of the padded grid, tap (ty, tx) pairs output pixel i
+  with input pixel i + ty * padded_width + tx: one product of a shifted row block per tap.
   """
   k = kernel_size
   (top, bottom), (left, right) = padding
@@ -188,9 +172,8 @@ def extract_patches(x: jax.Array, kernel_size: int, strides: int, pad: int, out_
                     out_w: int) -> jax.Array:
   """im2col: patches[n, i, j, ty, tx] = x[n, s*i + ty - pad, s*j + tx - pad], zero outside x.
 
-  Returns [n, out_h, out_w, k, k, channels]. Its gradient is `add_patches`, and the other
-  way round: differentiating the k*k strided slices instead would build one full-size padded
-  array per tap.
+  Returns [n, out_h, out_w, k, k, channels]. Its gradient is `add_patches` and vice versa
+  (differentiating the strided slices would build one padded array per tap).
   """
   return _extract(x, kernel_size, strides, pad, out_h, out_w)
 
@@ -200,9 +183,8 @@ def add_patches(patches: jax.Array, strides: int, pad: int, height: int, width: 
                 ) -> jax.Array:
   """col2im, the transpose of `extract_patches`: [n, h, w, k, k, c] -> [n, height, width, c].
 
-  Patch (i, j), tap (ty, tx) adds to pixel (s*i + ty - pad, s*j + tx - pad) where that lies
-  inside the output. Computed per output phase as a sum of shifted slices, then
-  depth-to-space.
+  Patch (i, j), tap (ty, tx) adds to pixel (s*i + ty - pad, s*j + tx - pad) inside the output;
+  per output phase a sum of shifted slices, then depth-to-space.
   """
   return _add(patches, strides, pad, height, width)
 
@@ -233,11 +215,8 @@ add_patches.defvjp(_add_forward, _add_backward)
 class TransposedConv(nn.Module):
   """`nn.ConvTranspose(padding='SAME')`, same parameters and outputs, computed as a GEMM.
 
-  Every input pixel times the (k, k, in, out) kernel gives a k x k patch of outputs (one
-  matrix product with exactly the transposed conv's multiply-adds); `add_patches` sums the
-  patches into the s-times larger image. Forward and backward are matrix products plus
-  slicing, instead of XLA's dilated-input convolution. Tested equal to `nn.ConvTranspose`,
-  values and gradients, in tests/test_gemm_conv.py.
+  Every input pixel times the (k, k, in, out) kernel gives a k x k patch of outputs;
+  `add_patches` sums the patches into the s-times larger image.
   """
   features: int
   kernel_size: int
@@ -250,9 +229,8 @@ class TransposedConv(nn.Module):
     kernel = self.param('kernel', nn.initializers.lecun_normal(), (k, k, x.shape[-1], self.features),
                         jnp.float32)
     bias = self.param('bias', nn.initializers.zeros_init(), (self.features,), jnp.float32)
-    # Input pixel i, tap t lands on output s*i + pad_lo - t: taps reversed, in
-    # add_patches' convention that is pad k - 1 - pad_lo. The kernel is reversed, not the
-    # (larger) patches.
+    # Input pixel i, tap t lands on output s*i + pad_lo - t: taps reversed (the kernel's, not
+    # the larger patches'), in add_patches' convention pad k - 1 - pad_lo.
     patches = jnp.einsum('nhwi,yxio->nhwyxo', x.astype(self.dtype),
                          kernel[::-1, ::-1].astype(self.dtype))
     _, h, w, _ = x.shape

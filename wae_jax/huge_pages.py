@@ -1,16 +1,8 @@
 """Transparent huge pages for malloc, through glibc's `glibc.malloc.hugetlb=1` tunable.
 
-XLA:CPU allocates the buffers of every call of a compiled step anew, gigabytes per step for the
-ResNet models at 128x128, and glibc gives each large allocation freshly mapped memory, which the
-kernel faults in 4 KiB page by page, every step. With the tunable, malloc asks the kernel for
-2 MiB pages (madvise), and most of those faults go (README, Benchmarks). glibc reads tunables
-only when a process starts, so `launch.py` restarts itself once with the tunable added to the
-environment (`restart_with_huge_pages`). Only where it helps: Linux with glibc >= 2.35,
-transparent huge pages in `madvise` mode, and a GLIBC_TUNABLES that does not already say
-`glibc.malloc.hugetlb` (setting it to 0 there opts out). And only where launch.py is the
-program itself (`python launch.py ...`): under a host (IPython's `%run`, `python -m pdb`, a
-runpy-based harness, a debugger) a restart would restart the host. Imports only the standard
-library, so it can run first.
+XLA:CPU allocates each step's buffers anew, and 4 KiB page faults cost time (docs/training.md).
+glibc reads tunables only at start, so `launch.py` restarts itself once with the tunable, where
+it helps and launch.py is the program itself. Standard library only, so it can run first.
 """
 
 import os
@@ -43,8 +35,8 @@ def glibc_version() -> tuple[int, ...] | None:
 
 def environment_with_huge_pages(environ: dict[str, str], glibc: tuple[int, ...] | None,
                                 mode: str | None) -> dict[str, str] | None:
-  """`environ` with the tunable added to GLIBC_TUNABLES, or None where it would not help or
-  the environment already decides."""
+  """`environ` with the tunable added to GLIBC_TUNABLES, or None where it would not help
+  (glibc < 2.35, THP not in `madvise` mode) or GLIBC_TUNABLES already decides."""
   tunables = environ.get('GLIBC_TUNABLES', '')
   if glibc is None or glibc < MIN_GLIBC or mode != 'madvise' or TUNABLE in tunables:
     return None
@@ -82,8 +74,8 @@ def is_the_program(script: str) -> bool:
 
 def restart_with_huge_pages(script: str) -> None:
   """Replaces this process by the same command with the tunable set, where it helps and `script`
-  (the caller's __file__) is the program (see the module docstring); otherwise returns. Call it
-  before importing anything heavy."""
+  (the caller's __file__) is the program, not run under a host a restart would restart
+  (IPython, pdb, runpy); otherwise returns. Call it before importing anything heavy."""
   if sys.platform != 'linux' or not sys.executable or not is_the_program(script):
     return
   environ = environment_with_huge_pages(dict(os.environ), glibc_version(), thp_mode())

@@ -1,9 +1,7 @@
 """The terms objectives are made of: reconstruction cost, KL, IMQ MMD and the WAE-GAN terms.
 
-Each objective (`wae_jax.objectives`) combines them into means over the batch. Inside the
-sharded train step the batch axis is split over devices named 'batch'; `mmd_penalty` gathers
-the codes of all devices first, because the unbiased MMD estimator is a U-statistic over pairs
-of the whole batch, not a per-example mean.
+`mmd_penalty` gathers the codes of all devices first: the unbiased MMD is a U-statistic over
+pairs of the whole batch, not a per-example mean.
 """
 
 import jax

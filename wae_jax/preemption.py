@@ -1,15 +1,8 @@
 """Stopping a training run cleanly on SIGTERM (a preemption notice) or SIGINT (Ctrl-C).
 
-While `StopSignals` is active the loop asks `stop_signal(step)` after every step; once it names a
-signal, the loop saves a checkpoint of that step and raises `Stopped`, whose one-line message says
-how to resume. A second signal of the same kind acts at once: a second Ctrl-C, where Python would
-raise KeyboardInterrupt through minutes of data-worker and checkpoint unwinding, ends the process
-with one line (outside IPython, whose kernel it would kill); otherwise as without this module.
-
-In several processes every one of them must save the same step. JAX's preemption service (started
-by `jax.distributed.initialize`) catches SIGTERM in any process, and
-`multihost_utils.reached_preemption_sync_point` then names one step for all; SIGINT is passed on
-to it as SIGTERM. In one process, Python signal handlers do the same job.
+The loop asks `stop_signal(step)` after every step; once it names a signal, the loop saves that
+step and raises `Stopped`. A second signal acts at once (a second Ctrl-C ends the process with one
+line). In several processes JAX's preemption service names one step for all.
 """
 
 import os

@@ -1,10 +1,7 @@
 """Learning-rate schedules by name (`config.optim.schedule`), per epoch like the official WAE code.
 
-- 'constant': the thesis (no schedule is mentioned there).
-- 'wae_manual': the official code's "manual": the rate halves at epoch 30, is divided by 5 more
-  at epoch 50 and by 10 more at epoch 100 (1, 1/2, 1/10, 1/100).
-- 'wae_manual_smooth': the official code's CelebA default: divided by 100^(1/E) at the start of
-  every epoch, E the number of epochs, so epoch e (from 0) runs at 100^(-(e + 1) / E).
+'constant' (the thesis); 'wae_manual': x 1, 1/2, 1/10, 1/100 from epochs 0, 30, 50, 100;
+'wae_manual_smooth' (the official CelebA default): epoch e of E at 100^(-(e + 1) / E).
 Both optimizers (auto-encoder and discriminator) follow the same schedule, as there.
 """
 

@@ -19,10 +19,7 @@ class TrainState(train_state.TrainState):
 def create_train_states(config: Any, networks: Networks, rng: jax.Array, steps_per_epoch: int = 1,
                         total_steps: int = 1) -> tuple[TrainState, TrainState | None]:
   """Initial auto-encoder state and, where the objective trains a latent critic, the
-  discriminator's state (else None).
-
-  The run's length (`steps_per_epoch`, `total_steps`) only matters for a learning-rate schedule
-  (`config.optim.schedule`); the states' structure does not depend on it."""
+  discriminator's state (else None). The run's length only matters for a learning-rate schedule."""
   def rate(base: float):
     return schedules.learning_rate(base, config.optim.schedule, steps_per_epoch, total_steps)
 

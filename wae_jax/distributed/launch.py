@@ -2,12 +2,9 @@
 
     python -m wae_jax.distributed.launch --num_processes=2 -- --config=configs/demo.py --workdir=workdirs/demo2
 
-Each process gets its own CPU devices (`--devices_per_process`), a coordinator on 127.0.0.1 at a
-free port and CPU collectives through gloo: two processes on localhost stand for two hosts.
-Output is prefixed with `[k]`; the exit status is the first non-zero one of a process (the
-others are killed if they do not stop within `--grace_seconds`), else 0. SIGTERM and Ctrl-C are
-passed on to every process, which then save a checkpoint of one step and stop. On a cluster
-none of this is needed: the same command runs on every host (`runtime.initialize`).
+Two processes on localhost, each with its own CPU devices, stand for two hosts; output is
+prefixed with `[k]`, the exit status is the first non-zero one. On a cluster the same command
+runs on every host instead (`runtime.initialize`).
 """
 
 import argparse

@@ -1,10 +1,5 @@
-"""JAX's multi-controller runtime as a run uses it: join, share, gather, finish, name the lost.
-
-`initialize()` reads the cluster from JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and
-JAX_PROCESS_ID where set (`wae_jax.distributed.launch` sets them), otherwise by JAX's own
-detection (SLURM, Cloud TPU, MPI). A lost process: collectives with it fail at once (gloo) or when
-its heartbeats stop (JAX_HEARTBEAT_TIMEOUT seconds); `failures_named()` turns that into one line
-naming it, instead of a hang in a collective.
+"""JAX's multi-controller runtime as a run uses it: join, share, gather, finish, name the lost
+process (`failures_named`: one line instead of a hang in a collective).
 """
 
 import contextlib
@@ -47,8 +42,9 @@ def heartbeat_timeout() -> int:
 
 
 def initialize() -> None:
-  """Joins the multi-controller runtime once (later calls do nothing); on CPU, collectives go
-  through gloo."""
+  """Joins the multi-controller runtime once (later calls do nothing): the cluster from
+  JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID where set (by the launcher), else
+  by JAX's own detection (SLURM, Cloud TPU, MPI); on CPU, collectives go through gloo."""
   if jax.distributed.is_initialized():
     return
   jax.config.update('jax_cpu_collectives_implementation', 'gloo')  # read by the CPU client only

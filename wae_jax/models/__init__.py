@@ -1,11 +1,6 @@
-"""Model zoo: encoders and decoders found by name, and the thesis's four models as presets.
-
-`build(model_config, dtype, axis_name, code=...)` returns `Networks(autoencoder, discriminator)`;
-`build_for(config)` takes the code the objective needs (a Gaussian head where it reads a mean and
-log-variance). The encoder (`config.model.encoder`, `encoders.ENCODERS`) and the decoder
-(`config.model.decoder`, `decoders.DECODERS`) are chosen separately; `config.model.name` is a
-preset (`PRESETS`, thesis Chapter 4): the encoder and decoder an empty field means.
-"""
+"""Model zoo: encoders (`encoders.ENCODERS`) and decoders (`decoders.DECODERS`) found by name,
+and the thesis's four models as presets (`PRESETS`: what an empty config.model.encoder or
+.decoder means)."""
 
 import dataclasses
 from typing import Any
@@ -34,10 +29,8 @@ class AutoEncoder(nn.Module):
     return self.decoder(z, train)
 
   def __call__(self, x: jax.Array, noise: jax.Array, train: bool = False):
-    """Encodes, samples z (reparameterised where the code is Gaussian), decodes.
-
-    Returns (codes, reconstruction), codes holding 'z' and the encoder's outputs.
-    """
+    """Encodes, samples z (reparameterised where the code is Gaussian), decodes: returns
+    (codes, reconstruction), codes holding 'z' and the encoder's outputs."""
     codes = dict(self.encode(x, train))
     z = codes['mean']
     if 'log_var' in codes:
@@ -54,8 +47,7 @@ class Networks:
 
 @dataclasses.dataclass(frozen=True)
 class Preset:
-  """A model by name (config.model.name): the thesis's encoder and decoder, the defaults of
-  config.model.encoder and .decoder."""
+  """A model by name (config.model.name): the defaults of config.model.encoder and .decoder."""
   encoder: str
   decoder: str
 
@@ -114,10 +106,9 @@ def check(model_config: Any, dtype: str = 'float32') -> None:
 
 def build(model_config: Any, dtype: str = 'float32', axis_name: str | None = None, *,
           code: objectives.Code) -> Networks:
-  """Builds the networks `model_config` names (checked first: `check`), the encoder giving
-  `code`. `axis_name` names the device axis over which BatchNorm averages its training
-  statistics; leave it None outside a sharded step.
-  """
+  """Builds the networks `model_config` names (checked first), the encoder giving `code`.
+  `axis_name`: the device axis BatchNorm averages its training statistics over (None outside a
+  sharded step)."""
   check(model_config, dtype)
   compute = DTYPES[dtype]
   encoder = ENCODERS[component_name(model_config, 'encoder')].build(

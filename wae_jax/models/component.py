@@ -16,14 +16,10 @@ class Sizes:
 
 @dataclasses.dataclass(frozen=True)
 class Component:
-  """An encoder or a decoder by name.
-
-  `build(sizes, model_config, dtype, axis_name, **role)` makes the Flax module (an encoder also
-  gets `gaussian`: whether it gives a mean and a log-variance); `thesis_sizes` are what the
-  config's None means (widths at config.model.width = 1); `check(sizes, image_size, fields)`
-  says, on one line naming the field (`fields` is e.g. 'config.model.encoder_'), why these
-  sizes cannot be built, or returns None.
-  """
+  """An encoder or a decoder by name. `build(sizes, model_config, dtype, axis_name, **role)`
+  makes the module (an encoder also gets `gaussian`); `thesis_sizes`: what None means (at width
+  1); `check(sizes, image_size, fields)`: one line naming the field (`fields` e.g.
+  'config.model.encoder_') why these sizes cannot be built, or None."""
   build: Callable[..., nn.Module]
   thesis_sizes: Sizes
   check: Callable[[Sizes, int, str], str | None]

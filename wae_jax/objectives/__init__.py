@@ -1,26 +1,10 @@
-"""Objectives, one module each, listed in `MODULES`; the contract they declare and the step reads.
+"""Objectives, one module each: `wae_jax/objectives/<name>.py` declares `OBJECTIVE =
+Objective(...)` (`contract.Objective`: all `wae_jax.step` reads), a `MODULES` line names it and
+`config.objective.name` selects it.
 
-A module `wae_jax/objectives/<name>.py` declares `OBJECTIVE = Objective(...)`, a line of
-`MODULES` names it, and `config.objective.name = '<name>'` selects it: a new objective,
-adversarial or not, is one file, that line and a config. `wae_jax.step` reads only the declared
-fields (`contract.Objective`):
-
-- `needs`: what the auto-encoder loss reads from the encoder, 'point' (the code z) or 'gaussian'
-  (also a mean and log-variance): the models build the encoder's head to give it;
-- `autoencoder_loss(inputs, config)`: the loss and its named parts, from `LossInputs` (which
-  carries a key for the objective's own draws) and `config.objective`;
-- `prior(rng, n, latent_dim, config)`: n draws of the prior the codes are pulled towards
-  (default: N(0, sigma_z^2 I)), for the step, the encoder's pre-training and `Model.sample`;
-- `critic`: None, or a `LatentCritic`, a discriminator on codes trained each step first;
-- `parameter_penalty(params, config)`: None, or a penalty on the auto-encoder's parameters;
-- `min_batch_size`: the smallest global batch the loss is defined on.
-
-Its own hyper-parameters are the module's `FIELDS = {name: Field(default, help, valid, takes)}`,
-built from literals and lambdas only: `declared_fields` reads them from the source without
-running the module, so configs load without JAX. They live in `config.objective.<objective>`
-(e.g. `config.objective.swae.num_projections`); the shared ones (name, sigma_z, cost_scale,
-penalty_weight) in `config.objective`. This package's own namespace imports no JAX; the
-contract's JAX types (`contract`) load on first use.
+A module's own hyper-parameters are its `FIELDS = {name: Field(...)}`, literals and lambdas only:
+`declared_fields` reads them from the source, so configs load without JAX; they live in
+`config.objective.<name>`. This namespace imports no JAX; `contract` loads on first use.
 """
 
 import ast

@@ -1,11 +1,8 @@
 """SWAE (Kolouri et al. 2019, "Sliced-Wasserstein Autoencoder"): c(x, G(z_q)) + lambda SW_2^2.
 
-The latent penalty is the squared sliced 2-Wasserstein distance between the codes of the global
-batch and as many prior samples: both are projected on `config.objective.swae.num_projections`
-directions drawn uniformly on the unit sphere (from the objective's key, so every device uses
-the same ones), and in 1-D the optimal coupling of two equal-sized samples pairs their sorted
-values, so SW_2^2 = mean over directions and ranks of (sorted projected codes - sorted projected
-prior samples)^2. No critic, no kernel bandwidth; the cost of a step grows as L n log n.
+The codes of the global batch and as many prior samples are projected on random unit directions
+(the same on every device); in 1-D the optimal coupling pairs sorted values, so SW_2^2 is the
+mean squared difference of the sorted projections.
 """
 
 import jax
