@@ -48,10 +48,8 @@ def _exit_now(number: int, _frame) -> None:
 
 
 class StopSignals:
-  """A context manager: SIGTERM and SIGINT ask the loop to stop instead of killing the process.
-
-  Outside the main thread (where Python receives no signals) it changes nothing.
-  """
+  """A context manager: SIGTERM and SIGINT ask the loop to stop instead of killing the process
+  (outside the main thread, where Python receives no signals, it changes nothing)."""
 
   def __init__(self):
     self.received: str | None = None

@@ -62,11 +62,8 @@ class Progress(Hook):
 
 
 class MetricLog(Hook):
-  """Keeps the step metrics on the devices until a log step, then logs each one's mean.
-
-  `check_finite` (also called before each save) raises NonFiniteLossError for a NaN or Inf
-  among the metrics not logged yet.
-  """
+  """Keeps the step metrics on the devices until a log step, then logs each one's mean;
+  `check_finite` (also before each save) raises NonFiniteLossError for a NaN or Inf."""
 
   def __init__(self, every: Every, writer: ScalarWriter, show: Callable[[dict[str, str]], None],
                checkpointer: Checkpointer, workdir: str):

@@ -1,9 +1,6 @@
-"""SWAE (Kolouri et al. 2019, "Sliced-Wasserstein Autoencoder"): c(x, G(z_q)) + lambda SW_2^2.
-
-The codes of the global batch and as many prior samples are projected on random unit directions
-(the same on every device); in 1-D the optimal coupling pairs sorted values, so SW_2^2 is the
-mean squared difference of the sorted projections.
-"""
+"""SWAE (Kolouri et al. 2019, "Sliced-Wasserstein Autoencoder"): c(x, G(z_q)) + lambda SW_2^2,
+the global batch's codes and as many prior samples projected on random unit directions (the same
+on every device); in 1-D the optimal coupling pairs sorted values."""
 
 import jax
 import jax.numpy as jnp
