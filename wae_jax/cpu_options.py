@@ -1,20 +1,15 @@
-"""XLA:CPU compiler options that one jit asks for, each where a benchmark showed it helps.
-
-Given per jit (`compiler_options=on_cpu(OPTIONS)`), not through XLA_FLAGS: an option that speeds
-one computation up can slow another down (docs/benchmarks.md).
-"""
+"""XLA:CPU compiler options per jit (`compiler_options=on_cpu(OPTIONS)`), not XLA_FLAGS: each
+speeds one computation up and could slow another down (docs/benchmarks.md)."""
 
 import functools
 
 import jax
 import numpy as np
 
-# The train step (wae_jax.step): matrix products sharing the cores side by side ran slower
-# than one after the other.
+# The train step (wae_jax.step): matrix products side by side ran slower than one by one.
 TRAIN_STEP = {'xla_cpu_enable_concurrency_optimized_scheduler': False}
 
-# The FID network (wae_jax.fid.features): dot products go to YNNPACK, faster there and slower
-# in the train step.
+# The FID network (wae_jax.fid.features): dot products to YNNPACK (slower in the train step).
 FID_NETWORK = {'xla_cpu_experimental_ynn_fusion_type': 'LIBRARY_FUSION_TYPE_DOT'}
 
 

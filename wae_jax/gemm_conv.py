@@ -1,9 +1,6 @@
-"""Convolutions as matrix products (im2col / col2im with custom VJPs), a layer under the models.
-
-Drop-ins for `nn.Conv`'s `conv_general_dilated` and `nn.ConvTranspose(padding='SAME')`, with the
-same parameters, values and gradients, that avoid the dilated-input convolutions XLA emits for
-strided backward passes and transposed convolutions (docs/benchmarks.md).
-"""
+"""Convolutions as matrix products (im2col / col2im, custom VJPs): drop-ins for `nn.Conv` and
+`nn.ConvTranspose(padding='SAME')`, same parameters, values and gradients, without the
+dilated-input convolutions XLA emits for them on CPU (docs/benchmarks.md)."""
 
 import functools
 from typing import Any, Sequence

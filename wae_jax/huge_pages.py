@@ -1,9 +1,6 @@
-"""Transparent huge pages for malloc, through glibc's `glibc.malloc.hugetlb=1` tunable.
-
-XLA:CPU allocates each step's buffers anew, and 4 KiB page faults cost time (docs/training.md).
-glibc reads tunables only at start, so `launch.py` restarts itself once with the tunable, where
-it helps and launch.py is the program itself. Standard library only, so it can run first.
-"""
+"""Transparent huge pages for XLA:CPU's per-step buffers through glibc's `glibc.malloc.hugetlb=1`,
+read only at start: `launch.py` restarts itself once with it (docs/training.md). Standard
+library only, so it can run first."""
 
 import os
 import platform
@@ -63,8 +60,7 @@ def script_of(orig_argv: list[str]) -> str | None:
 
 
 def is_the_program(script: str) -> bool:
-  """Whether this interpreter was started to run `script` itself, with no debugger, interactive
-  session or IPython attached."""
+  """Whether this interpreter runs `script` itself, with no debugger, REPL or IPython attached."""
   started = script_of(sys.orig_argv)
   hosted = (sys.gettrace() is not None or hasattr(sys, 'ps1') or sys.flags.interactive
             or 'IPython' in sys.modules)
@@ -74,8 +70,7 @@ def is_the_program(script: str) -> bool:
 
 def restart_with_huge_pages(script: str) -> None:
   """Replaces this process by the same command with the tunable set, where it helps and `script`
-  (the caller's __file__) is the program, not run under a host a restart would restart
-  (IPython, pdb, runpy); otherwise returns. Call it before importing anything heavy."""
+  (the caller's __file__) is the program (`is_the_program`). Call it before heavy imports."""
   if sys.platform != 'linux' or not sys.executable or not is_the_program(script):
     return
   environ = environment_with_huge_pages(dict(os.environ), glibc_version(), thp_mode())

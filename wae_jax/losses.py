@@ -1,8 +1,4 @@
-"""The terms objectives are made of: reconstruction cost, KL, IMQ MMD and the WAE-GAN terms.
-
-`mmd_penalty` gathers the codes of all devices first: the unbiased MMD is a U-statistic over
-pairs of the whole batch, not a per-example mean.
-"""
+"""The terms objectives are made of: reconstruction cost, KL, IMQ MMD and the WAE-GAN terms."""
 
 import jax
 import jax.numpy as jnp
@@ -55,7 +51,7 @@ def gather_batch(x: jax.Array, axis_name: str | None) -> jax.Array:
 
 
 def mmd_penalty(z_q: jax.Array, z_p: jax.Array, sigma_z: float, axis_name: str | None) -> jax.Array:
-  """MMD over the whole (global) batch, on every device."""
+  """MMD over the whole (global) batch, on every device: a U-statistic over pairs, not a mean."""
   return mmd_imq(gather_batch(z_q, axis_name), gather_batch(z_p, axis_name), sigma_z)
 
 

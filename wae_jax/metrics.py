@@ -1,8 +1,5 @@
-"""Image scores without a network: sharpness (thesis §2.5), Laplacian sharpness (WAE paper,
-Table 1), MSE and PSNR; each defined in words by its *_DEFINITION (docs/evaluation.md).
-
-Gray is ITU-R BT.601 luma (as PIL's convert('L')); uint8 images are on [0, 255], floats on [0, 1].
-"""
+"""Image scores without a network, each defined by its *_DEFINITION (docs/evaluation.md). Gray is
+ITU-R BT.601 luma (as PIL's convert('L')); uint8 images are on [0, 255], floats on [0, 1]."""
 
 import jax
 import jax.numpy as jnp
@@ -53,8 +50,7 @@ def sharpness(images: jax.Array) -> jax.Array:
 
 @jax.jit
 def laplacian_sharpness(images: jax.Array) -> jax.Array:
-  """The WAE paper's score of [N, H, W, 3] images (H, W >= 3): mean per-image (population)
-  variance of the Laplacian response, [0, 1] scale."""
+  """The WAE paper's score of [N, H, W, 3] images (H, W >= 3): mean per-image Laplacian variance."""
   gray = to_gray(images) / 255.0
   response = (gray[:, :-2, 1:-1] + gray[:, 2:, 1:-1] + gray[:, 1:-1, :-2] + gray[:, 1:-1, 2:]
               - 4.0 * gray[:, 1:-1, 1:-1])

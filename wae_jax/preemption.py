@@ -1,9 +1,6 @@
-"""Stopping a training run cleanly on SIGTERM (a preemption notice) or SIGINT (Ctrl-C).
-
-The loop asks `stop_signal(step)` after every step; once it names a signal, the loop saves that
-step and raises `Stopped`. A second signal acts at once (a second Ctrl-C ends the process with one
-line). In several processes JAX's preemption service names one step for all.
-"""
+"""Stopping a training run cleanly on SIGTERM (a preemption notice) or SIGINT (Ctrl-C): the loop
+saves the step `stop_signal(step)` names (in several processes, the same step for all, by JAX's
+preemption service) and raises `Stopped`; a second signal acts at once (docs/training.md)."""
 
 import os
 import signal

@@ -46,8 +46,7 @@ def param_count(tree: Any) -> int:
 
 
 def parameter_counts(config: Any, networks: Networks) -> dict[str, int]:
-  """{'encoder': n, 'decoder': n, 'discriminator': n (0 without a critic)} of config's model,
-  from shapes only (nothing is initialised)."""
+  """{'encoder': n, 'decoder': n, 'discriminator': n (0 without a critic)}, from shapes only."""
   ae_state, disc_state = jax.eval_shape(lambda rng: create_train_states(config, networks, rng),
                                         jax.random.key(0))
   return {'encoder': param_count(ae_state.params['encoder']),

@@ -1,6 +1,5 @@
 """JAX's multi-controller runtime as a run uses it: join, share, gather, finish, name the lost
-process (`failures_named`: one line instead of a hang in a collective).
-"""
+process (`failures_named`: one line instead of a hang in a collective)."""
 
 import contextlib
 import os
@@ -42,14 +41,12 @@ def heartbeat_timeout() -> int:
 
 
 def initialize() -> None:
-  """Joins the multi-controller runtime once (later calls do nothing): the cluster from
-  JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and JAX_PROCESS_ID where set (by the launcher), else
-  by JAX's own detection (SLURM, Cloud TPU, MPI); on CPU, collectives go through gloo."""
+  """Joins the runtime once: the cluster from JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and
+  JAX_PROCESS_ID where set, else JAX's detection (SLURM, MPI, ...); CPU collectives via gloo."""
   if jax.distributed.is_initialized():
     return
   jax.config.update('jax_cpu_collectives_implementation', 'gloo')  # read by the CPU client only
-  # A lost process is then named by the survivors (`lost_processes`) instead of the runtime
-  # aborting them from a background thread.
+  # Survivors then name a lost process (`lost_processes`); the runtime does not abort them.
   jax.config.update('jax_enable_recoverability', True)
   arguments = {}
   if requested():
@@ -99,8 +96,7 @@ def share(total: int, index: int | None = None, count: int | None = None, unit: 
 
 
 def gather_rows(array: np.ndarray) -> np.ndarray:
-  """The rows of every process's `array` ([n_k, ...], n_k may differ), concatenated in process
-  order; the same on every process."""
+  """Every process's rows of `array` ([n_k, ...]) in process order, the same on every process."""
   array = np.asarray(array)
   if jax.process_count() == 1:
     return array

@@ -1,6 +1,5 @@
-"""What the loop logs at every `train.log_every` step: the metrics (NaN or Inf stops the run),
-the speed (images/s, share of time waiting for data, TFLOP/s) on the progress bar and in
-TensorBoard, and the data loader's counters and corrupt images."""
+"""What the loop logs every `train.log_every` steps: the metrics (NaN or Inf stops the run), the
+speed (progress bar and TensorBoard), and the data loader's counters and corrupt images."""
 
 import os
 import time

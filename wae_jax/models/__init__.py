@@ -1,6 +1,5 @@
 """Model zoo: encoders (`encoders.ENCODERS`) and decoders (`decoders.DECODERS`) found by name,
-and the thesis's four models as presets (`PRESETS`: what an empty config.model.encoder or
-.decoder means)."""
+and the thesis's four models as presets (`PRESETS`)."""
 
 import dataclasses
 from typing import Any
@@ -45,18 +44,12 @@ class Networks:
   discriminator: LatentDiscriminator
 
 
-@dataclasses.dataclass(frozen=True)
-class Preset:
-  """A model by name (config.model.name): the defaults of config.model.encoder and .decoder."""
-  encoder: str
-  decoder: str
-
-
-PRESETS: dict[str, Preset] = {
-    'vae': Preset('vae_conv', 'vae_conv'),
-    'vae_resnet': Preset('resnet', 'vae_conv'),
-    'wae': Preset('wae_conv', 'wae_conv'),
-    'wae_resnet': Preset('resnet', 'wae_conv'),
+# A model by name (config.model.name): the defaults of config.model.encoder and .decoder.
+PRESETS: dict[str, dict[str, str]] = {
+    'vae': {'encoder': 'vae_conv', 'decoder': 'vae_conv'},
+    'vae_resnet': {'encoder': 'resnet', 'decoder': 'vae_conv'},
+    'wae': {'encoder': 'wae_conv', 'decoder': 'wae_conv'},
+    'wae_resnet': {'encoder': 'resnet', 'decoder': 'wae_conv'},
 }
 ROLES = {'encoder': ENCODERS, 'decoder': DECODERS}
 
@@ -65,7 +58,7 @@ DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
 
 def component_name(cfg: Any, role: str) -> str:
   """config.model.encoder (or .decoder), where '' means the preset's (config.model.name)."""
-  return cfg.get(role) or getattr(PRESETS[cfg.name], role)
+  return cfg.get(role) or PRESETS[cfg.name][role]
 
 
 def sizes_of(cfg: Any, role: str) -> Sizes:
@@ -106,9 +99,8 @@ def check(model_config: Any, dtype: str = 'float32') -> None:
 
 def build(model_config: Any, dtype: str = 'float32', axis_name: str | None = None, *,
           code: objectives.Code) -> Networks:
-  """Builds the networks `model_config` names (checked first), the encoder giving `code`.
-  `axis_name`: the device axis BatchNorm averages its training statistics over (None outside a
-  sharded step)."""
+  """Builds the networks `model_config` names (checked first), the encoder giving `code`;
+  BatchNorm averages its training statistics over the device axis `axis_name` (None: one)."""
   check(model_config, dtype)
   compute = DTYPES[dtype]
   encoder = ENCODERS[component_name(model_config, 'encoder')].build(
@@ -120,6 +112,5 @@ def build(model_config: Any, dtype: str = 'float32', axis_name: str | None = Non
 
 
 def build_for(config: Any, axis_name: str | None = None) -> Networks:
-  """The networks of an experiment config: config.model in config.dtype, the encoder giving
-  the code config.objective needs."""
+  """The networks of an experiment config: its model, dtype and the code its objective needs."""
   return build(config.model, config.dtype, axis_name, code=objectives.get(config.objective.name).needs)

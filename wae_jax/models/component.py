@@ -1,5 +1,4 @@
-"""What `config.model.encoder` and `config.model.decoder` name: a `Component`, declared by the
-module that defines the network (`encoders.ENCODERS`, `decoders.DECODERS`)."""
+"""What `config.model.encoder` and `.decoder` name: a `Component` (`encoders.ENCODERS`, ...)."""
 
 import dataclasses
 from typing import Callable

@@ -72,8 +72,7 @@ class ResNetEncoder(nn.Module):
     return LatentHead(self.latent_dim, self.gaussian, dtype=self.dtype)(h)
 
 
-# What tells the VAE's and the WAE's convolutional encoders apart besides their sizes
-# (thesis 4.3.1 and 4.3.2).
+# What tells the VAE's and the WAE's conv encoders apart besides their sizes (thesis 4.3.1-2).
 VAE_STYLE = {'kernel_size': 3, 'activation': 'leaky_relu', 'hidden_activation': 'selu'}
 WAE_STYLE = {'kernel_size': 5, 'activation': 'relu', 'hidden_activation': 'relu'}
 

@@ -1,11 +1,7 @@
-"""Objectives, one module each: `wae_jax/objectives/<name>.py` declares `OBJECTIVE =
-Objective(...)` (`contract.Objective`: all `wae_jax.step` reads), a `MODULES` line names it and
-`config.objective.name` selects it.
-
-A module's own hyper-parameters are its `FIELDS = {name: Field(...)}`, literals and lambdas only:
-`declared_fields` reads them from the source, so configs load without JAX; they live in
-`config.objective.<name>`. This namespace imports no JAX; `contract` loads on first use.
-"""
+"""Objectives, one module each: `<name>.py` declares `OBJECTIVE = contract.Objective(...)`, a
+`MODULES` line names it, `config.objective.name` selects it. Its own hyper-parameters, in
+`config.objective.<name>`, are its `FIELDS = {name: Field(...)}` of literals and lambdas, read
+from the source, so configs load without JAX (this namespace imports none; `contract` lazily)."""
 
 import ast
 import dataclasses
@@ -33,8 +29,7 @@ def __getattr__(name: str):
 
 @dataclasses.dataclass(frozen=True)
 class Field:
-  """One hyper-parameter an objective owns: its default, what it means, and which values it takes
-  (`valid`, said in words by `takes` when a value is refused)."""
+  """An objective's own hyper-parameter: default, meaning, the values it takes (`valid`, `takes`)."""
   default: Any
   help: str
   valid: Callable[[Any], bool] = lambda value: True
@@ -54,8 +49,7 @@ def _known(name: str) -> str:
 
 
 def get(name: str):
-  """The objective named `name` (its module's OBJECTIVE; imports JAX); ConfigError for an
-  unknown name."""
+  """The objective `name` (its module's OBJECTIVE; imports JAX); ConfigError for an unknown name."""
   return importlib.import_module(_known(name)).OBJECTIVE
 
 

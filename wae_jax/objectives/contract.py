@@ -1,5 +1,4 @@
-"""What an objective module declares (`Objective`) and what its losses see (`LossInputs`): the
-JAX side of the contract `wae_jax.objectives` describes."""
+"""The JAX side of the objectives' contract: what a module declares and what its losses see."""
 
 import dataclasses
 from typing import Any, Callable

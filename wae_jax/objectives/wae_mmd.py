@@ -1,5 +1,4 @@
-"""WAE-MMD: c(x, G(z_q)) + lambda MMD_k(Q_Z, P_Z), inverse multiquadratic kernel, unbiased,
-over the whole global batch (at least two)."""
+"""WAE-MMD: c(x, G(z_q)) + lambda MMD_k(Q_Z, P_Z), IMQ kernel, unbiased, over the global batch."""
 
 import jax
 import jax.numpy as jnp

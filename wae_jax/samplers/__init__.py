@@ -26,10 +26,6 @@ class Sampler(Protocol):
     """The protocol text the evaluation's settings and tables print."""
 
 
-def names() -> tuple[str, ...]:
-  return tuple(REGISTRY)
-
-
 def check(name: str) -> None:
   if name not in REGISTRY:
     raise InputError(f'sampler {name!r}: use one of {", ".join(REGISTRY)} (config.eval.sampler)')

@@ -1,8 +1,6 @@
-"""The 'gmm' sampler: ex-post density estimation (Ghosh et al. 2020, "From Variational to
-Deterministic Autoencoders", Section 5): a full-covariance Gaussian mixture fitted by
-scikit-learn's EM to the codes of training images, to convergence (else an error). Sampling is
-numpy's, so a seed gives the same codes everywhere; a workdir's fit is saved with its settings.
-"""
+"""The 'gmm' sampler (Ghosh et al. 2020, "From Variational to Deterministic Autoencoders", 5): a
+full-covariance Gaussian mixture fitted by scikit-learn's EM to training codes, to convergence;
+sampled by numpy (a seed gives the same codes everywhere); saved with its fit's settings."""
 
 import dataclasses
 import os
@@ -96,8 +94,7 @@ def describe(config: ml_collections.ConfigDict) -> str:
 
 def mixture(model, config: ml_collections.ConfigDict) -> GaussianMixture:
   """`model`'s mixture under `config`: the one in memory or in its fit file where fitted with
-  these settings, else fitted to the codes of the first config.eval.gmm_images train images
-  (and saved to the fit file, by process 0)."""
+  these settings, else fitted to training codes now (and saved there by process 0)."""
   settings = fit_settings(config)
   fitted = model.fits.get(NAME)
   path = samplers.fit_file(model, NAME)
