@@ -1,6 +1,5 @@
 """Convolutions as matrix products (im2col / col2im, custom VJPs): drop-ins for `nn.Conv` and
-`nn.ConvTranspose(padding='SAME')`, same parameters, values and gradients, without the
-dilated-input convolutions XLA emits for them on CPU (docs/benchmarks.md)."""
+`nn.ConvTranspose(padding='SAME')` without XLA's dilated-input convolutions (docs/benchmarks.md)."""
 
 import functools
 from typing import Any, Sequence
@@ -13,9 +12,8 @@ import numpy as np
 
 def matmul_conv(lhs: jax.Array, rhs: jax.Array, window_strides: Sequence[int], padding: Any,
                 *, precision: Any = None, **trivial: Any) -> jax.Array:
-  """`lax.conv_general_dilated` of NHWC input with an HWIO kernel, as `nn.Conv` calls it, as
-  im2col and one matrix product (gradients: GEMMs plus col2im). `trivial` holds `nn.Conv`'s
-  dimension numbers and unit dilations, which this form assumes."""
+  """`nn.Conv`'s `lax.conv_general_dilated` (NHWC, HWIO) as im2col and one matrix product; `trivial`
+  holds `nn.Conv`'s dimension numbers and unit dilations, which this form assumes."""
   del trivial
   k_y, k_x = rhs.shape[:2]
   if k_y != k_x or window_strides[0] != window_strides[1]:
@@ -68,9 +66,8 @@ _stride1_conv.defvjp(lambda x, kernel, padding, precision: (
 
 def stride1_conv(lhs: jax.Array, rhs: jax.Array, window_strides: Sequence[int], padding: Any,
                  *, precision: Any = None, **trivial: Any) -> jax.Array:
-  """`lax.conv_general_dilated` of NHWC input with a square HWIO kernel at stride 1, as
-  `nn.Conv` calls it: XLA's convolution, except that on CPU the weight gradient of large feature
-  maps is `shifted_weight_grad`'s k*k matrix products (XLA's runs far below the GEMM rate)."""
+  """`nn.Conv`'s stride-1 square convolution: XLA's, except that on CPU the weight gradient of
+  large feature maps is `shifted_weight_grad`'s (XLA's runs far below the matrix-product rate)."""
   del trivial
   if tuple(window_strides) != (1, 1) or rhs.shape[0] != rhs.shape[1]:
     raise ValueError('stride1_conv needs a square kernel and unit strides')

@@ -1,6 +1,5 @@
-"""Transparent huge pages for XLA:CPU's per-step buffers through glibc's `glibc.malloc.hugetlb=1`,
-read only at start: `launch.py` restarts itself once with it (docs/training.md). Standard
-library only, so it can run first."""
+"""Huge pages for XLA:CPU's per-step buffers: glibc's `glibc.malloc.hugetlb=1`, read only at start,
+so `launch.py` restarts itself once with it (docs/training.md). Standard library only."""
 
 import os
 import platform
@@ -41,8 +40,7 @@ def environment_with_huge_pages(environ: dict[str, str], glibc: tuple[int, ...] 
   return {**environ, 'GLIBC_TUNABLES': f'{tunables}:{setting}' if tunables else setting}
 
 
-# Interpreter options that take the next argument as their value.
-OPTIONS_WITH_VALUE = ('-X', '-W', '--check-hash-based-pycs')
+OPTIONS_WITH_VALUE = ('-X', '-W', '--check-hash-based-pycs')  # the next argument is their value
 
 
 def script_of(orig_argv: list[str]) -> str | None:

@@ -1,9 +1,6 @@
-"""Learning-rate schedules by name (`config.optim.schedule`), per epoch like the official WAE code.
-
-'constant' (the thesis); 'wae_manual': x 1, 1/2, 1/10, 1/100 from epochs 0, 30, 50, 100;
-'wae_manual_smooth' (the official CelebA default): epoch e of E at 100^(-(e + 1) / E).
-Both optimizers (auto-encoder and discriminator) follow the same schedule, as there.
-"""
+"""Learning-rate schedules by name (`config.optim.schedule`), per epoch like the official WAE code,
+for both optimizers: 'constant' (the thesis); 'wae_manual': x 1, 1/2, 1/10, 1/100 from epochs 0,
+30, 50, 100; 'wae_manual_smooth' (the official CelebA default): epoch e of E at 100^(-(e+1)/E)."""
 
 from collections.abc import Callable
 

@@ -30,8 +30,7 @@ def requested() -> bool:
 
 
 def initialize_if_asked(distributed: bool) -> None:
-  """Joins the runtime where the environment asks for several processes (`requested`) or the
-  config does (`config.train.distributed`: a cluster JAX detects itself)."""
+  """Joins the runtime where the environment (`requested`) or config.train.distributed asks."""
   if distributed or requested():
     initialize()
 
@@ -65,8 +64,7 @@ def barrier(name: str) -> None:
 
 
 def finish() -> None:
-  """Leaves the runtime in order once every process got here: process 0, which hosts the
-  coordination service, disconnects last."""
+  """Leaves the runtime once every process got here; process 0 (the coordinator) last."""
   if not jax.distributed.is_initialized():
     return
   barrier('finished')
@@ -77,8 +75,7 @@ def finish() -> None:
 
 
 def host_local(tree):
-  """Fully replicated arrays of a multi-process mesh -> copies on this process's first device,
-  so host-side code (jit calls, numpy) needs no other process."""
+  """Replicated arrays of a multi-process mesh -> copies on this process's first device."""
   if jax.process_count() == 1:
     return tree
   return jax.tree.map(lambda x: x.addressable_data(0), tree)

@@ -14,8 +14,7 @@ from wae_jax.checkpoint import Checkpointer
 from wae_jax.errors import UserError
 from wae_jax.hooks.hook import Every, Hook, Outcome, ScalarWriter
 
-# Every corrupt training image met so far, one 'location<TAB>reason' per line, in the workdir.
-CORRUPT_LIST = 'corrupt_images.txt'
+CORRUPT_LIST = 'corrupt_images.txt'  # in the workdir: every corrupt image met, 'location<TAB>reason'
 
 
 class NonFiniteLossError(UserError):

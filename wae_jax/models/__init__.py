@@ -72,8 +72,7 @@ def sizes_of(cfg: Any, role: str) -> Sizes:
 
 
 def check(model_config: Any, dtype: str = 'float32') -> None:
-  """ConfigError, on one line naming the field, for a model config that cannot be built: an
-  unknown model, encoder, decoder or dtype, or sizes the chosen encoder or decoder refuses."""
+  """ConfigError, on one line naming the field, for a model config that cannot be built."""
   if model_config.name not in PRESETS:
     raise ConfigError(f'unknown model {model_config.name!r}: config.model.name must be one of '
                       f'{", ".join(sorted(PRESETS))}')

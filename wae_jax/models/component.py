@@ -15,10 +15,9 @@ class Sizes:
 
 @dataclasses.dataclass(frozen=True)
 class Component:
-  """An encoder or a decoder by name. `build(sizes, model_config, dtype, axis_name, **role)`
-  makes the module (an encoder also gets `gaussian`); `thesis_sizes`: what None means (at width
-  1); `check(sizes, image_size, fields)`: one line naming the field (`fields` e.g.
-  'config.model.encoder_') why these sizes cannot be built, or None."""
+  """An encoder or decoder by name: `build(sizes, model_config, dtype, axis_name[, gaussian])`,
+  `thesis_sizes` (what None means, at width 1), and `check(sizes, image_size, fields)`: one line
+  naming the field (`fields`: e.g. 'config.model.encoder_') why these sizes cannot work, or None."""
   build: Callable[..., nn.Module]
   thesis_sizes: Sizes
   check: Callable[[Sizes, int, str], str | None]

@@ -1,9 +1,7 @@
 """RAE (Ghosh et al. 2020, "From Variational to Deterministic Autoencoders"), the RAE-L2 variant:
-c(x, G(z)) + beta 1/2 ||z||^2 + lambda ||theta_G||^2, a deterministic auto-encoder.
-
-beta is `config.objective.penalty_weight`, lambda `config.objective.rae.decoder_l2` on the
-decoder's kernels (not the paper's gradient penalty: a second backward pass). No prior enters
-training; samples come from it or from a mixture fitted to the codes (`config.eval.sampler`)."""
+c(x, G(z)) + beta 1/2 ||z||^2 + lambda ||theta_G||^2, beta `config.objective.penalty_weight`,
+lambda `config.objective.rae.decoder_l2` on the decoder's kernels (not the paper's gradient
+penalty: a second backward pass). No prior enters training (samples: `config.eval.sampler`)."""
 
 import jax
 import jax.numpy as jnp

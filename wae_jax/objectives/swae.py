@@ -1,6 +1,5 @@
-"""SWAE (Kolouri et al. 2019, "Sliced-Wasserstein Autoencoder"): c(x, G(z_q)) + lambda SW_2^2,
-the global batch's codes and as many prior samples projected on random unit directions (the same
-on every device); in 1-D the optimal coupling pairs sorted values."""
+"""SWAE (Kolouri et al. 2019): c(x, G(z_q)) + lambda SW_2^2 of the global batch's codes and as many
+prior samples, over random unit directions (the same on every device)."""
 
 import jax
 import jax.numpy as jnp
@@ -17,8 +16,7 @@ def random_directions(rng: jax.Array, count: int, dim: int) -> jax.Array:
 
 
 def sliced_wasserstein(z_q: jax.Array, z_p: jax.Array, directions: jax.Array) -> jax.Array:
-  """The squared sliced 2-Wasserstein distance between the samples z_q and z_p ([n, d] each)
-  over `directions` ([L, d], unit): the mean over directions of the 1-D W_2^2 of projections."""
+  """SW_2^2 of samples z_q and z_p ([n, d] each) over unit `directions` [L, d]: the mean 1-D W_2^2."""
   projected_q = jnp.sort(z_q.astype(jnp.float32) @ directions.T, axis=0)  # [n, L]
   projected_p = jnp.sort(z_p.astype(jnp.float32) @ directions.T, axis=0)
   return jnp.mean((projected_q - projected_p) ** 2)

@@ -1,6 +1,5 @@
-"""The 'gmm' sampler (Ghosh et al. 2020, "From Variational to Deterministic Autoencoders", 5): a
-full-covariance Gaussian mixture fitted by scikit-learn's EM to training codes, to convergence;
-sampled by numpy (a seed gives the same codes everywhere); saved with its fit's settings."""
+"""The 'gmm' sampler (Ghosh et al. 2020, Section 5): a full-covariance Gaussian mixture fitted to
+training codes by scikit-learn's EM, saved with its settings, sampled by numpy (seed-reproducible)."""
 
 import dataclasses
 import os
@@ -93,8 +92,7 @@ def describe(config: ml_collections.ConfigDict) -> str:
 
 
 def mixture(model, config: ml_collections.ConfigDict) -> GaussianMixture:
-  """`model`'s mixture under `config`: the one in memory or in its fit file where fitted with
-  these settings, else fitted to training codes now (and saved there by process 0)."""
+  """`model`'s mixture under `config`: kept or saved with these settings, else fitted now (and saved)."""
   settings = fit_settings(config)
   fitted = model.fits.get(NAME)
   path = samplers.fit_file(model, NAME)
