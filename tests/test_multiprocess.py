@@ -1,6 +1,6 @@
 """Two processes on localhost stand for two hosts (JAX's multi-controller runtime, gloo on CPU).
 
-Every test starts its processes with `run_processes` (the launcher's `multiprocess.start`), each
+Every test starts its processes with `run_processes` (the launcher's `launch.start`), each
 process with one CPU device, and compares with this pytest process, which has two devices.
 """
 
@@ -17,8 +17,9 @@ import numpy as np
 import pytest
 
 import wae_jax
-from wae_jax import evaluation, multiprocess, train
+from wae_jax import evaluation, train
 from wae_jax.checkpoint import checkpoint_dir
+from wae_jax.distributed import launch
 
 from test_preemption import SIGNALLED_LAUNCH, config_file
 from test_step import assert_trees_close
@@ -49,8 +50,8 @@ def run_processes(command, tmp_path, num_processes=2, timeout=300, env=None, unt
   env = dict(os.environ, PYTHONPATH=os.pathsep.join([REPO, TESTS]), **(env or {}))
   logs = [tmp_path / f'process_{k}.log' for k in range(num_processes)]
   files = [open(log, 'w') for log in logs]
-  processes = multiprocess.start(command, num_processes, env=env, heartbeat_timeout=10,
-                                 outputs=files, cwd=REPO)
+  processes = launch.start(command, num_processes, env=env, heartbeat_timeout=10,
+                           outputs=files, cwd=REPO)
   read = lambda: [log.read_text() for log in logs]  # noqa: E731
   deadline, stopped_after = time.monotonic() + timeout, None
   try:
@@ -210,13 +211,14 @@ def test_sigterm_to_one_process_stops_both_after_the_same_step_with_its_checkpoi
 
 HOST_BATCHES = textwrap.dedent('''
     import sys, numpy as np, jax
-    from wae_jax import data, multiprocess
+    from wae_jax import data
+    from wae_jax.distributed import runtime
     from test_train import tiny_config
-    multiprocess.initialize()
+    runtime.initialize()
     config = tiny_config(sys.argv[1])
     with data.train_batches(config.data, 16, 4, config.seed, jax.process_index(), jax.process_count()) as batches:
       np.save(sys.argv[2] % jax.process_index(), np.stack([next(batches) for _ in range(8)]))
-    multiprocess.finish()
+    runtime.finish()
 ''')
 
 

@@ -27,5 +27,4 @@ def write_text(path: str, text: str) -> None:
 
 
 def write_json(path: str, content: dict) -> None:
-  with replacing(path) as temporary, open(temporary, 'w') as file:
-    json.dump(content, file, indent=2)
+  write_text(path, json.dumps(content, indent=2))

@@ -1,12 +1,5 @@
-"""Convolutions as matrix products: im2col / col2im with custom VJPs, a layer under the models.
-
-`matmul_conv` is a drop-in `conv_general_dilated` for `nn.Conv` and `TransposedConv` a drop-in
-`nn.ConvTranspose(padding='SAME')`: same parameters, same values, same gradients (tested in
-tests/test_gemm_conv.py). Both compute forward and backward as one matrix product plus
-patch extraction (`extract_patches`, im2col) or overlap-add (`add_patches`, col2im), instead
-of the dilated-input convolutions XLA emits for strided backward passes and transposed
-convolutions. The speed they buy is measured by benchmarks/train_step.py (README, Benchmarks).
-"""
+"""Convolutions as matrix products (im2col / col2im, custom VJPs): drop-ins for `nn.Conv` and
+`nn.ConvTranspose(padding='SAME')` without XLA's dilated-input convolutions (docs/benchmarks.md)."""
 
 import functools
 from typing import Any, Sequence
@@ -19,15 +12,8 @@ import numpy as np
 
 def matmul_conv(lhs: jax.Array, rhs: jax.Array, window_strides: Sequence[int], padding: Any,
                 *, precision: Any = None, **trivial: Any) -> jax.Array:
-  """`lax.conv_general_dilated` of NHWC input with an HWIO kernel, as `nn.Conv` calls it,
-  computed as im2col (`extract_patches`) and one matrix product.
-
-  Same values and parameters. XLA's CPU backward of a strided convolution computes the input
-  gradient as a dilated-input convolution (as slow as its transposed convolution) and the
-  weight gradient after transposing the activations; here both gradients are plain GEMMs plus
-  col2im (`add_patches`). `trivial` holds `nn.Conv`'s dimension numbers and unit dilations,
-  which this form assumes.
-  """
+  """`nn.Conv`'s `lax.conv_general_dilated` (NHWC, HWIO) as im2col and one matrix product; `trivial`
+  holds `nn.Conv`'s dimension numbers and unit dilations, which this form assumes."""
   del trivial
   k_y, k_x = rhs.shape[:2]
   if k_y != k_x or window_strides[0] != window_strides[1]:
@@ -45,8 +31,7 @@ def matmul_conv(lhs: jax.Array, rhs: jax.Array, window_strides: Sequence[int], p
 
 
 # `shifted_weight_grad` multiplies on the padded grid; where padding adds more than this
-# fraction of rows (small feature maps: 16x16 with a 3x3 kernel adds 27%), XLA's own weight
-# gradient was as fast on the AMD EPYC dev VM (benchmarks/train_step.py --ops).
+# fraction of rows (small feature maps), XLA's own weight gradient is as fast.
 SHIFTED_GRAD_MAX_PADDING = 0.15
 
 
@@ -55,13 +40,7 @@ def _lax_conv(x: jax.Array, kernel: jax.Array, padding: Any, precision: Any) -> 
                                       dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def _stride1_conv(x: jax.Array, kernel: jax.Array, padding: tuple, precision: Any) -> jax.Array:
-  return _lax_conv(x, kernel, padding, precision)
-
-
-def _stride1_conv_forward(x, kernel, padding, precision):
-  return _lax_conv(x, kernel, padding, precision), (x, kernel)
+_stride1_conv = jax.custom_vjp(_lax_conv, nondiff_argnums=(2, 3))
 
 
 def _stride1_conv_backward(padding, precision, residuals, grad):
@@ -81,19 +60,14 @@ def _stride1_conv_backward(padding, precision, residuals, grad):
       default=lax_weight_grad)
 
 
-_stride1_conv.defvjp(_stride1_conv_forward, _stride1_conv_backward)
+_stride1_conv.defvjp(lambda x, kernel, padding, precision: (
+    _lax_conv(x, kernel, padding, precision), (x, kernel)), _stride1_conv_backward)
 
 
 def stride1_conv(lhs: jax.Array, rhs: jax.Array, window_strides: Sequence[int], padding: Any,
                  *, precision: Any = None, **trivial: Any) -> jax.Array:
-  """`lax.conv_general_dilated` of NHWC input with a square HWIO kernel at stride 1, as
-  `nn.Conv` calls it: XLA's convolution forward and for the input gradient; on CPU the weight
-  gradient is `shifted_weight_grad`'s k*k matrix products.
-
-  XLA's CPU weight gradient is a convolution with the feature map as its window, which runs
-  far below the matrix-product rate at large feature maps (a tenth of it at 61x61x64); other
-  backends, and small feature maps (`SHIFTED_GRAD_MAX_PADDING`), keep XLA's.
-  """
+  """`nn.Conv`'s stride-1 square convolution: XLA's, except that on CPU the weight gradient of
+  large feature maps is `shifted_weight_grad`'s (XLA's runs far below the matrix-product rate)."""
   del trivial
   if tuple(window_strides) != (1, 1) or rhs.shape[0] != rhs.shape[1]:
     raise ValueError('stride1_conv needs a square kernel and unit strides')
@@ -104,14 +78,8 @@ def stride1_conv(lhs: jax.Array, rhs: jax.Array, window_strides: Sequence[int], 
 
 def shifted_weight_grad(x: jax.Array, grad: jax.Array, kernel_size: int, padding: Any,
                         precision: Any = None) -> jax.Array:
-  """Weight gradient [k, k, in, out] of a stride-1 convolution as k*k matrix products.
-
-  With the padded input and the (zero-extended) output gradient both flattened over
-  (image, row, column) on the padded grid, tap (ty, tx) pairs output pixel i with input pixel
-  i + ty * padded_width + tx, so each tap's gradient is one product of a shifted row block of
-  the input with the output gradient: plain matrix products, plus one copy of the input per tap
-  (XLA materialises each row block).
-  """
+  """Weight gradient [k, k, in, out] of a stride-1 convolution as k*k matrix products: on the
+  flattened padded grid, tap (ty, tx) pairs output pixel i with input i + ty * width + tx."""
   k = kernel_size
   (top, bottom), (left, right) = padding
   n, _, _, channels = x.shape
@@ -136,11 +104,8 @@ def _padding_low(kernel_size: int, strides: int) -> int:
 
 
 def _phase_terms(kernel_size: int, strides: int, pad: int) -> list[list[tuple[int, int]]]:
-  """For each output phase r, the taps t that reach it and the patch offset d they come from.
-
-  Patch i, tap t lands on pixel o = s*i + t - pad; writing o = s*j + r, output j of phase r
-  sums, over the taps t with (r + pad - t) divisible by s, patch j + d, d = (r + pad - t) / s.
-  """
+  """For each output phase r, the taps t that reach it and their patch offset d: output s*j + r
+  sums patch j + d, d = (r + pad - t) / s, over the taps t where that divides."""
   return [[(t, (r + pad - t) // strides) for t in range(kernel_size)
            if (r + pad - t) % strides == 0] for r in range(strides)]
 
@@ -186,59 +151,32 @@ def _add(patches: jax.Array, strides: int, pad: int, height: int, width: int) ->
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3, 4, 5))
 def extract_patches(x: jax.Array, kernel_size: int, strides: int, pad: int, out_h: int,
                     out_w: int) -> jax.Array:
-  """im2col: patches[n, i, j, ty, tx] = x[n, s*i + ty - pad, s*j + tx - pad], zero outside x.
-
-  Returns [n, out_h, out_w, k, k, channels]. Its gradient is `add_patches`, and the other
-  way round: differentiating the k*k strided slices instead would build one full-size padded
-  array per tap.
-  """
+  """im2col: patches[n, i, j, ty, tx] = x[n, s*i + ty - pad, s*j + tx - pad], zero outside x:
+  [n, out_h, out_w, k, k, channels]."""
   return _extract(x, kernel_size, strides, pad, out_h, out_w)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(1, 2, 3, 4))
 def add_patches(patches: jax.Array, strides: int, pad: int, height: int, width: int
                 ) -> jax.Array:
-  """col2im, the transpose of `extract_patches`: [n, h, w, k, k, c] -> [n, height, width, c].
-
-  Patch (i, j), tap (ty, tx) adds to pixel (s*i + ty - pad, s*j + tx - pad) where that lies
-  inside the output. Computed per output phase as a sum of shifted slices, then
-  depth-to-space.
-  """
+  """col2im, the transpose of `extract_patches`: [n, h, w, k, k, c] -> [n, height, width, c],
+  per output phase a sum of shifted slices, then depth-to-space."""
   return _add(patches, strides, pad, height, width)
 
 
-def _extract_forward(x, kernel_size, strides, pad, out_h, out_w):
-  return _extract(x, kernel_size, strides, pad, out_h, out_w), x.shape[1:3]
-
-
-def _extract_backward(kernel_size, strides, pad, out_h, out_w, size, grad):
-  del kernel_size, out_h, out_w
-  return (_add(grad, strides, pad, *size),)
-
-
-def _add_forward(patches, strides, pad, height, width):
-  return _add(patches, strides, pad, height, width), patches.shape[1:4]
-
-
-def _add_backward(strides, pad, height, width, shape, grad):
-  del height, width
-  out_h, out_w, kernel_size = shape
-  return (_extract(grad, kernel_size, strides, pad, out_h, out_w),)
-
-
-extract_patches.defvjp(_extract_forward, _extract_backward)
-add_patches.defvjp(_add_forward, _add_backward)
+# Each one's gradient is the other (differentiating the strided slices would build one padded
+# array per tap); the forward residuals are the shapes the other needs.
+extract_patches.defvjp(
+    lambda x, k, s, pad, out_h, out_w: (_extract(x, k, s, pad, out_h, out_w), x.shape[1:3]),
+    lambda k, s, pad, out_h, out_w, size, grad: (_add(grad, s, pad, *size),))
+add_patches.defvjp(
+    lambda patches, s, pad, height, width: (_add(patches, s, pad, height, width), patches.shape[1:4]),
+    lambda s, pad, height, width, shape, grad: (_extract(grad, shape[2], s, pad, *shape[:2]),))
 
 
 class TransposedConv(nn.Module):
-  """`nn.ConvTranspose(padding='SAME')`, same parameters and outputs, computed as a GEMM.
-
-  Every input pixel times the (k, k, in, out) kernel gives a k x k patch of outputs (one
-  matrix product with exactly the transposed conv's multiply-adds); `add_patches` sums the
-  patches into the s-times larger image. Forward and backward are matrix products plus
-  slicing, instead of XLA's dilated-input convolution. Tested equal to `nn.ConvTranspose`,
-  values and gradients, in tests/test_gemm_conv.py.
-  """
+  """`nn.ConvTranspose(padding='SAME')`, same parameters and outputs, as a GEMM: each input
+  pixel times the kernel gives a k x k patch; `add_patches` sums them into the larger image."""
   features: int
   kernel_size: int
   strides: int = 1
@@ -250,9 +188,8 @@ class TransposedConv(nn.Module):
     kernel = self.param('kernel', nn.initializers.lecun_normal(), (k, k, x.shape[-1], self.features),
                         jnp.float32)
     bias = self.param('bias', nn.initializers.zeros_init(), (self.features,), jnp.float32)
-    # Input pixel i, tap t lands on output s*i + pad_lo - t: taps reversed, in
-    # add_patches' convention that is pad k - 1 - pad_lo. The kernel is reversed, not the
-    # (larger) patches.
+    # Input pixel i, tap t lands on output s*i + pad_lo - t: taps reversed (the kernel's, not
+    # the larger patches'), in add_patches' convention pad k - 1 - pad_lo.
     patches = jnp.einsum('nhwi,yxio->nhwyxo', x.astype(self.dtype),
                          kernel[::-1, ::-1].astype(self.dtype))
     _, h, w, _ = x.shape

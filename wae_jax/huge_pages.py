@@ -1,17 +1,5 @@
-"""Transparent huge pages for malloc, through glibc's `glibc.malloc.hugetlb=1` tunable.
-
-XLA:CPU allocates the buffers of every call of a compiled step anew, gigabytes per step for the
-ResNet models at 128x128, and glibc gives each large allocation freshly mapped memory, which the
-kernel faults in 4 KiB page by page, every step. With the tunable, malloc asks the kernel for
-2 MiB pages (madvise), and most of those faults go (README, Benchmarks). glibc reads tunables
-only when a process starts, so `launch.py` restarts itself once with the tunable added to the
-environment (`restart_with_huge_pages`). Only where it helps: Linux with glibc >= 2.35,
-transparent huge pages in `madvise` mode, and a GLIBC_TUNABLES that does not already say
-`glibc.malloc.hugetlb` (setting it to 0 there opts out). And only where launch.py is the
-program itself (`python launch.py ...`): under a host (IPython's `%run`, `python -m pdb`, a
-runpy-based harness, a debugger) a restart would restart the host. Imports only the standard
-library, so it can run first.
-"""
+"""Huge pages for XLA:CPU's per-step buffers: glibc's `glibc.malloc.hugetlb=1`, read only at start,
+so `launch.py` restarts itself once with it (docs/training.md). Standard library only."""
 
 import os
 import platform
@@ -43,8 +31,8 @@ def glibc_version() -> tuple[int, ...] | None:
 
 def environment_with_huge_pages(environ: dict[str, str], glibc: tuple[int, ...] | None,
                                 mode: str | None) -> dict[str, str] | None:
-  """`environ` with the tunable added to GLIBC_TUNABLES, or None where it would not help or
-  the environment already decides."""
+  """`environ` with the tunable added to GLIBC_TUNABLES, or None where it would not help
+  (glibc < 2.35, THP not in `madvise` mode) or GLIBC_TUNABLES already decides."""
   tunables = environ.get('GLIBC_TUNABLES', '')
   if glibc is None or glibc < MIN_GLIBC or mode != 'madvise' or TUNABLE in tunables:
     return None
@@ -52,8 +40,7 @@ def environment_with_huge_pages(environ: dict[str, str], glibc: tuple[int, ...] 
   return {**environ, 'GLIBC_TUNABLES': f'{tunables}:{setting}' if tunables else setting}
 
 
-# Interpreter options that take the next argument as their value.
-OPTIONS_WITH_VALUE = ('-X', '-W', '--check-hash-based-pycs')
+OPTIONS_WITH_VALUE = ('-X', '-W', '--check-hash-based-pycs')  # the next argument is their value
 
 
 def script_of(orig_argv: list[str]) -> str | None:
@@ -71,8 +58,7 @@ def script_of(orig_argv: list[str]) -> str | None:
 
 
 def is_the_program(script: str) -> bool:
-  """Whether this interpreter was started to run `script` itself, with no debugger, interactive
-  session or IPython attached."""
+  """Whether this interpreter runs `script` itself, with no debugger, REPL or IPython attached."""
   started = script_of(sys.orig_argv)
   hosted = (sys.gettrace() is not None or hasattr(sys, 'ps1') or sys.flags.interactive
             or 'IPython' in sys.modules)
@@ -82,8 +68,7 @@ def is_the_program(script: str) -> bool:
 
 def restart_with_huge_pages(script: str) -> None:
   """Replaces this process by the same command with the tunable set, where it helps and `script`
-  (the caller's __file__) is the program (see the module docstring); otherwise returns. Call it
-  before importing anything heavy."""
+  (the caller's __file__) is the program (`is_the_program`). Call it before heavy imports."""
   if sys.platform != 'linux' or not sys.executable or not is_the_program(script):
     return
   environ = environment_with_huge_pages(dict(os.environ), glibc_version(), thp_mode())

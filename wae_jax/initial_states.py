@@ -1,5 +1,4 @@
-"""Where a run starts: fresh states (the encoder pre-trained where asked) or the latest
-checkpoint's, with the step, the step RNG and the data position it had reached."""
+"""Where a run starts: fresh states (the encoder pre-trained where asked) or the latest checkpoint's."""
 
 from typing import Any, NamedTuple
 

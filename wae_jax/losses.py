@@ -1,10 +1,4 @@
-"""The terms objectives are made of: reconstruction cost, KL, IMQ MMD and the WAE-GAN terms.
-
-Each objective (`wae_jax.objectives`) combines them into means over the batch. Inside the
-sharded train step the batch axis is split over devices named 'batch'; `mmd_penalty` gathers
-the codes of all devices first, because the unbiased MMD estimator is a U-statistic over pairs
-of the whole batch, not a per-example mean.
-"""
+"""The terms objectives are made of: reconstruction cost, KL, IMQ MMD and the WAE-GAN terms."""
 
 import jax
 import jax.numpy as jnp
@@ -41,10 +35,8 @@ def imq_kernel_sum(a: jax.Array, b: jax.Array, sigma_z: float, exclude_diagonal:
 
 
 def mmd_imq(z_q: jax.Array, z_p: jax.Array, sigma_z: float) -> jax.Array:
-  """Unbiased MMD^2 estimate between encoded codes z_q and prior samples z_p (IMQ kernel).
-
-  (1 / n(n-1)) sum_{i != j} [k(p_i, p_j) + k(q_i, q_j)] - (2 / n^2) sum_{i, j} k(p_i, q_j).
-  """
+  """Unbiased MMD^2 estimate between codes z_q and prior samples z_p (IMQ kernel):
+  (1 / n(n-1)) sum_{i != j} [k(p_i, p_j) + k(q_i, q_j)] - (2 / n^2) sum_{i, j} k(p_i, q_j)."""
   n = z_q.shape[0]
   z_q = z_q.astype(jnp.float32)
   z_p = z_p.astype(jnp.float32)
@@ -59,15 +51,13 @@ def gather_batch(x: jax.Array, axis_name: str | None) -> jax.Array:
 
 
 def mmd_penalty(z_q: jax.Array, z_p: jax.Array, sigma_z: float, axis_name: str | None) -> jax.Array:
-  """MMD over the whole (global) batch, on every device."""
+  """MMD over the whole (global) batch, on every device: a U-statistic over pairs, not a mean."""
   return mmd_imq(gather_batch(z_q, axis_name), gather_batch(z_p, axis_name), sigma_z)
 
 
 def discriminator_loss(logits_prior: jax.Array, logits_codes: jax.Array, weight: float) -> jax.Array:
-  """Minus the discriminator's objective (Algorithm 2): -lambda [log D(z_p) + log(1 - D(z_q))].
-
-  With logits l, log D = log_sigmoid(l) and log(1 - D) = log_sigmoid(-l), which never overflow.
-  """
+  """Minus the discriminator's objective (Algorithm 2): -lambda [log D(z_p) + log(1 - D(z_q))],
+  from logits by log_sigmoid, which never overflows."""
   return -weight * jnp.mean(jax.nn.log_sigmoid(logits_prior) + jax.nn.log_sigmoid(-logits_codes))
 
 

@@ -1,17 +1,5 @@
-"""Sharpness scores of images: the thesis's mean gradient magnitude and the WAE paper's Laplacian variance.
-
-Both convert RGB to gray with the ITU-R BT.601 luma weights (0.299 R + 0.587 G + 0.114 B, what
-PIL's convert('L') and TF's rgb_to_grayscale use). Pixel scale: uint8 images are taken as they
-are ([0, 255]); float images are taken to be in [0, 1].
-
-- `sharpness` (thesis §2.5, Tables 4.3-4.5): gray image in [0, 255]; image gradient by central
-  differences in the interior and one-sided differences at the borders (numpy.gradient,
-  edge_order=1); per pixel sqrt(gx^2 + gy^2); mean over pixels, then over images.
-- `laplacian_sharpness` (WAE paper, Tolstikhin et al. 2018, Table 1): gray image in [0, 1]
-  (the scale of the WAE code); 3x3 Laplacian [[0, 1, 0], [1, -4, 1], [0, 1, 0]] on the 'valid'
-  pixels (borders dropped, no padding); variance of the response per image (population variance,
-  like tf.nn.moments); mean over images.
-"""
+"""Image scores without a network, each defined by its *_DEFINITION (docs/evaluation.md). Gray is
+ITU-R BT.601 luma (as PIL's convert('L')); uint8 images are on [0, 255], floats on [0, 1]."""
 
 import jax
 import jax.numpy as jnp
@@ -62,8 +50,7 @@ def sharpness(images: jax.Array) -> jax.Array:
 
 @jax.jit
 def laplacian_sharpness(images: jax.Array) -> jax.Array:
-  """The WAE paper's score of [N, H, W, 3] images (H, W >= 3): mean per-image variance of the
-  Laplacian response, [0, 1] scale."""
+  """The WAE paper's score of [N, H, W, 3] images (H, W >= 3): mean per-image Laplacian variance."""
   gray = to_gray(images) / 255.0
   response = (gray[:, :-2, 1:-1] + gray[:, 2:, 1:-1] + gray[:, 1:-1, :-2] + gray[:, 1:-1, 2:]
               - 4.0 * gray[:, 1:-1, 1:-1])

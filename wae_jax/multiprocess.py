@@ -1,5 +1,4 @@
-"""`wae_jax.distributed` under its former name: the runtime helpers, and the local launcher as
-`python -m wae_jax.multiprocess --num_processes=2 -- <launch.py arguments>`."""
+"""`wae_jax.distributed` under its former name (`python -m wae_jax.multiprocess`: the launcher)."""
 
 import sys
 

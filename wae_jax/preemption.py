@@ -1,16 +1,6 @@
-"""Stopping a training run cleanly on SIGTERM (a preemption notice) or SIGINT (Ctrl-C).
-
-While `StopSignals` is active the loop asks `stop_signal(step)` after every step; once it names a
-signal, the loop saves a checkpoint of that step and raises `Stopped`, whose one-line message says
-how to resume. A second signal of the same kind acts at once: a second Ctrl-C, where Python would
-raise KeyboardInterrupt through minutes of data-worker and checkpoint unwinding, ends the process
-with one line (outside IPython, whose kernel it would kill); otherwise as without this module.
-
-In several processes every one of them must save the same step. JAX's preemption service (started
-by `jax.distributed.initialize`) catches SIGTERM in any process, and
-`multihost_utils.reached_preemption_sync_point` then names one step for all; SIGINT is passed on
-to it as SIGTERM. In one process, Python signal handlers do the same job.
-"""
+"""Stopping a training run cleanly on SIGTERM (a preemption notice) or SIGINT (Ctrl-C): the loop
+saves the step `stop_signal(step)` names (in several processes, the same step for all, by JAX's
+preemption service) and raises `Stopped`; a second signal acts at once (docs/training.md)."""
 
 import os
 import signal
@@ -55,10 +45,8 @@ def _exit_now(number: int, _frame) -> None:
 
 
 class StopSignals:
-  """A context manager: SIGTERM and SIGINT ask the loop to stop instead of killing the process.
-
-  Outside the main thread (where Python receives no signals) it changes nothing.
-  """
+  """A context manager: SIGTERM and SIGINT ask the loop to stop instead of killing the process
+  (outside the main thread, where Python receives no signals, it changes nothing)."""
 
   def __init__(self):
     self.received: str | None = None

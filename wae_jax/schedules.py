@@ -1,12 +1,6 @@
-"""Learning-rate schedules by name (`config.optim.schedule`), per epoch like the official WAE code.
-
-- 'constant': the thesis (no schedule is mentioned there).
-- 'wae_manual': the official code's "manual": the rate halves at epoch 30, is divided by 5 more
-  at epoch 50 and by 10 more at epoch 100 (1, 1/2, 1/10, 1/100).
-- 'wae_manual_smooth': the official code's CelebA default: divided by 100^(1/E) at the start of
-  every epoch, E the number of epochs, so epoch e (from 0) runs at 100^(-(e + 1) / E).
-Both optimizers (auto-encoder and discriminator) follow the same schedule, as there.
-"""
+"""Learning-rate schedules by name (`config.optim.schedule`), per epoch like the official WAE code,
+for both optimizers: 'constant' (the thesis); 'wae_manual': x 1, 1/2, 1/10, 1/100 from epochs 0,
+30, 50, 100; 'wae_manual_smooth' (the official CelebA default): epoch e of E at 100^(-(e+1)/E)."""
 
 from collections.abc import Callable
 
@@ -20,17 +14,12 @@ MANUAL_FACTORS = (1.0, 0.5, 0.1, 0.01)
 SMOOTH_TOTAL_DECAY = 100.0
 
 
-def _manual(epoch: jnp.ndarray, num_epochs: float) -> jnp.ndarray:
-  del num_epochs
-  return jnp.asarray(MANUAL_FACTORS)[jnp.searchsorted(jnp.asarray(MANUAL_EPOCHS), epoch, side='right')]
-
-
-def _manual_smooth(epoch: jnp.ndarray, num_epochs: float) -> jnp.ndarray:
-  return SMOOTH_TOTAL_DECAY ** (-(epoch + 1) / num_epochs)
-
-
+# name -> the rate's factor as a function of (epoch, number of epochs); None: constant.
 FACTORS: dict[str, Callable[[jnp.ndarray, float], jnp.ndarray] | None] = {
-    'constant': None, 'wae_manual': _manual, 'wae_manual_smooth': _manual_smooth}
+    'constant': None,
+    'wae_manual': lambda epoch, _: jnp.asarray(MANUAL_FACTORS)[
+        jnp.searchsorted(jnp.asarray(MANUAL_EPOCHS), epoch, side='right')],
+    'wae_manual_smooth': lambda epoch, num_epochs: SMOOTH_TOTAL_DECAY ** (-(epoch + 1) / num_epochs)}
 
 
 def check_schedule(name: str) -> None:
@@ -39,8 +28,7 @@ def check_schedule(name: str) -> None:
 
 
 def check_optimizer(optim) -> None:
-  """Refuses, before anything runs, a schedule name or a learning rate that is not positive
-  (a negative rate ascends the loss until NaN)."""
+  """Refuses an unknown schedule, or a learning rate that is not positive (ascends to NaN)."""
   check_schedule(optim.schedule)
   for field in ('learning_rate', 'disc_learning_rate'):
     value = optim.get(field)

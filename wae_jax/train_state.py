@@ -19,10 +19,7 @@ class TrainState(train_state.TrainState):
 def create_train_states(config: Any, networks: Networks, rng: jax.Array, steps_per_epoch: int = 1,
                         total_steps: int = 1) -> tuple[TrainState, TrainState | None]:
   """Initial auto-encoder state and, where the objective trains a latent critic, the
-  discriminator's state (else None).
-
-  The run's length (`steps_per_epoch`, `total_steps`) only matters for a learning-rate schedule
-  (`config.optim.schedule`); the states' structure does not depend on it."""
+  discriminator's state (else None). The run's length only matters for a learning-rate schedule."""
   def rate(base: float):
     return schedules.learning_rate(base, config.optim.schedule, steps_per_epoch, total_steps)
 
@@ -49,8 +46,7 @@ def param_count(tree: Any) -> int:
 
 
 def parameter_counts(config: Any, networks: Networks) -> dict[str, int]:
-  """{'encoder': n, 'decoder': n, 'discriminator': n (0 without a critic)} of config's model,
-  from shapes only (nothing is initialised)."""
+  """{'encoder': n, 'decoder': n, 'discriminator': n (0 without a critic)}, from shapes only."""
   ae_state, disc_state = jax.eval_shape(lambda rng: create_train_states(config, networks, rng),
                                         jax.random.key(0))
   return {'encoder': param_count(ae_state.params['encoder']),

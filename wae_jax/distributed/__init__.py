@@ -1,2 +1,1 @@
-"""Several processes, one run: `runtime` (joining JAX's multi-controller runtime, host shares,
-lost processes named) and `launch` (N local processes of one run, `python -m wae_jax.distributed.launch`)."""
+"""Several processes, one run: `runtime` (join, share, name the lost) and `launch` (local ones)."""

@@ -2,13 +2,8 @@
 
     python -m wae_jax.distributed.launch --num_processes=2 -- --config=configs/demo.py --workdir=workdirs/demo2
 
-Each process gets its own CPU devices (`--devices_per_process`), a coordinator on 127.0.0.1 at a
-free port and CPU collectives through gloo: two processes on localhost stand for two hosts.
-Output is prefixed with `[k]`; the exit status is the first non-zero one of a process (the
-others are killed if they do not stop within `--grace_seconds`), else 0. SIGTERM and Ctrl-C are
-passed on to every process, which then save a checkpoint of one step and stop. On a cluster
-none of this is needed: the same command runs on every host (`runtime.initialize`).
-"""
+Two processes on localhost, each with its own CPU devices, stand for two hosts; on a cluster
+the same command runs on every host instead (`runtime.initialize`)."""
 
 import argparse
 import os
@@ -50,13 +45,11 @@ def child_environment(base: dict, process_id: int, num_processes: int, port: int
 def start(command: Sequence[str], num_processes: int, devices_per_process: int = 1,
           env: dict | None = None, heartbeat_timeout: int | None = None,
           outputs: Sequence | None = None, **popen) -> list[subprocess.Popen]:
-  """Starts `command` in `num_processes` local processes of one run (see `child_environment`).
-  `outputs[k]`: where process k writes stdout and stderr (default: a pipe, text); `popen` goes to
-  subprocess.Popen (e.g. cwd=...)."""
+  """Starts `command` in `num_processes` local processes of one run; process k writes to
+  `outputs[k]` (default: a text pipe); `popen` goes to subprocess.Popen (e.g. cwd=...)."""
   port = free_port()
   base = dict(os.environ if env is None else env)
-  # Each in a session of its own: a terminal's Ctrl-C reaches the launcher only, which passes
-  # it on once (twice would stop them at once instead of after a checkpoint).
+  # Own sessions: a terminal's Ctrl-C reaches the launcher only, which passes it on once.
   return [subprocess.Popen(list(command), env=child_environment(base, k, num_processes, port,
                                                                 devices_per_process, heartbeat_timeout),
                            stdout=subprocess.PIPE if outputs is None else outputs[k],

@@ -1,11 +1,5 @@
-"""JAX's multi-controller runtime as a run uses it: join, share, gather, finish, name the lost.
-
-`initialize()` reads the cluster from JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and
-JAX_PROCESS_ID where set (`wae_jax.distributed.launch` sets them), otherwise by JAX's own
-detection (SLURM, Cloud TPU, MPI). A lost process: collectives with it fail at once (gloo) or when
-its heartbeats stop (JAX_HEARTBEAT_TIMEOUT seconds); `failures_named()` turns that into one line
-naming it, instead of a hang in a collective.
-"""
+"""JAX's multi-controller runtime as a run uses it: join, share, gather, finish, name the lost
+process (`failures_named`: one line instead of a hang in a collective)."""
 
 import contextlib
 import os
@@ -36,8 +30,7 @@ def requested() -> bool:
 
 
 def initialize_if_asked(distributed: bool) -> None:
-  """Joins the runtime where the environment asks for several processes (`requested`) or the
-  config does (`config.train.distributed`: a cluster JAX detects itself)."""
+  """Joins the runtime where the environment (`requested`) or config.train.distributed asks."""
   if distributed or requested():
     initialize()
 
@@ -47,13 +40,12 @@ def heartbeat_timeout() -> int:
 
 
 def initialize() -> None:
-  """Joins the multi-controller runtime once (later calls do nothing); on CPU, collectives go
-  through gloo."""
+  """Joins the runtime once: the cluster from JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and
+  JAX_PROCESS_ID where set, else JAX's detection (SLURM, MPI, ...); CPU collectives via gloo."""
   if jax.distributed.is_initialized():
     return
   jax.config.update('jax_cpu_collectives_implementation', 'gloo')  # read by the CPU client only
-  # A lost process is then named by the survivors (`lost_processes`) instead of the runtime
-  # aborting them from a background thread.
+  # Survivors then name a lost process (`lost_processes`); the runtime does not abort them.
   jax.config.update('jax_enable_recoverability', True)
   arguments = {}
   if requested():
@@ -72,8 +64,7 @@ def barrier(name: str) -> None:
 
 
 def finish() -> None:
-  """Leaves the runtime in order once every process got here: process 0, which hosts the
-  coordination service, disconnects last."""
+  """Leaves the runtime once every process got here; process 0 (the coordinator) last."""
   if not jax.distributed.is_initialized():
     return
   barrier('finished')
@@ -84,8 +75,7 @@ def finish() -> None:
 
 
 def host_local(tree):
-  """Fully replicated arrays of a multi-process mesh -> copies on this process's first device,
-  so host-side code (jit calls, numpy) needs no other process."""
+  """Replicated arrays of a multi-process mesh -> copies on this process's first device."""
   if jax.process_count() == 1:
     return tree
   return jax.tree.map(lambda x: x.addressable_data(0), tree)
@@ -103,8 +93,7 @@ def share(total: int, index: int | None = None, count: int | None = None, unit: 
 
 
 def gather_rows(array: np.ndarray) -> np.ndarray:
-  """The rows of every process's `array` ([n_k, ...], n_k may differ), concatenated in process
-  order; the same on every process."""
+  """Every process's rows of `array` ([n_k, ...]) in process order, the same on every process."""
   array = np.asarray(array)
   if jax.process_count() == 1:
     return array

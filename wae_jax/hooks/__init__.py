@@ -1,6 +1,5 @@
 """The periodic work of the training loop, one hook per job, each owning its state (contract in
-hook.py). Order matters where one job depends on another: the metric log (and its NaN check)
-before a save, the save before the stop on a signal."""
+hook.py); the loop orders them where one job depends on another."""
 
 from wae_jax.hooks.checkpoints import Checkpoints, PreemptionStop
 from wae_jax.hooks.hook import Every, Hook, Outcome, ScalarWriter, configured_hooks

@@ -14,8 +14,7 @@ from wae_jax.errors import ConfigError
 
 @dataclasses.dataclass(frozen=True)
 class Outcome:
-  """What a step leaves: the states after it, its metrics (on the devices), this host's batch
-  and the seconds the loop waited for it."""
+  """What a step leaves: its states, metrics (on the devices), this host's batch, data wait (s)."""
   ae_state: Any
   disc_state: Any
   metrics: Any

@@ -6,8 +6,9 @@ from typing import Any, Protocol
 import ml_collections
 import numpy as np
 
-from wae_jax import figures, multiprocess
+from wae_jax import figures
 from wae_jax.api import Model
+from wae_jax.distributed.runtime import host_local
 from wae_jax.hooks.hook import Every, Hook, Outcome, ScalarWriter
 
 GRID_SOURCE_IMAGES = 32  # of the run's first batch, shown in every grid
@@ -18,10 +19,10 @@ class LiveModel:
 
   def __init__(self, config: ml_collections.ConfigDict, ae_state: Any, autoencoder: Any):
     # Evaluation mode ignores the step's device axis: the step's networks serve the model too.
-    self._model = Model.from_state(config, multiprocess.host_local(ae_state), autoencoder)
+    self._model = Model.from_state(config, host_local(ae_state), autoencoder)
 
   def at(self, ae_state: Any) -> Model:
-    return self._model.with_state(multiprocess.host_local(ae_state))
+    return self._model.with_state(host_local(ae_state))
 
 
 class ImageGrids(Hook):
@@ -54,7 +55,7 @@ class ImageGrids(Hook):
 
 
 class PeriodicEvaluator(Protocol):
-  name: str
+  """What `PeriodicEvals` reads (e.g. evaluation.PeriodicEvaluator): no evaluation code here."""
   every: int  # > 0
 
   def evaluate(self, model: Model) -> dict[str, float]:

@@ -1,6 +1,5 @@
-"""What the loop logs at every `train.log_every` step: the metrics (NaN or Inf stops the run),
-the speed (images/s, share of time waiting for data, TFLOP/s) on the progress bar and in
-TensorBoard, and the data loader's counters and corrupt images."""
+"""What the loop logs every `train.log_every` steps: the metrics (NaN or Inf stops the run), the
+speed (progress bar and TensorBoard), and the data loader's counters and corrupt images."""
 
 import os
 import time
@@ -15,8 +14,7 @@ from wae_jax.checkpoint import Checkpointer
 from wae_jax.errors import UserError
 from wae_jax.hooks.hook import Every, Hook, Outcome, ScalarWriter
 
-# Every corrupt training image met so far, one 'location<TAB>reason' per line, in the workdir.
-CORRUPT_LIST = 'corrupt_images.txt'
+CORRUPT_LIST = 'corrupt_images.txt'  # in the workdir: every corrupt image met, 'location<TAB>reason'
 
 
 class NonFiniteLossError(UserError):
@@ -62,11 +60,8 @@ class Progress(Hook):
 
 
 class MetricLog(Hook):
-  """Keeps the step metrics on the devices until a log step, then logs each one's mean.
-
-  `check_finite` (also called before each save) raises NonFiniteLossError for a NaN or Inf
-  among the metrics not logged yet.
-  """
+  """Keeps the step metrics on the devices until a log step, then logs each one's mean;
+  `check_finite` (also before each save) raises NonFiniteLossError for a NaN or Inf."""
 
   def __init__(self, every: Every, writer: ScalarWriter, show: Callable[[dict[str, str]], None],
                checkpointer: Checkpointer, workdir: str):

@@ -1,6 +1,5 @@
-"""A jax.profiler trace of `train.profile_steps` steps after two of warm-up, in <workdir>/profile/:
-TensorBoard's Profile tab reads it, ui.perfetto.dev its perfetto_trace.json.gz. The loop
-annotates each step (`train`) and its wait for data (`wait for data`)."""
+"""A jax.profiler trace of `train.profile_steps` steps after two of warm-up, in <workdir>/profile/
+(for TensorBoard's Profile tab or ui.perfetto.dev)."""
 
 import os
 

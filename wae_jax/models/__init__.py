@@ -1,11 +1,5 @@
-"""Model zoo: encoders and decoders found by name, and the thesis's four models as presets.
-
-`build(model_config, dtype, axis_name, code=...)` returns `Networks(autoencoder, discriminator)`;
-`build_for(config)` takes the code the objective needs (a Gaussian head where it reads a mean and
-log-variance). The encoder (`config.model.encoder`, `encoders.ENCODERS`) and the decoder
-(`config.model.decoder`, `decoders.DECODERS`) are chosen separately; `config.model.name` is a
-preset (`PRESETS`, thesis Chapter 4): the encoder and decoder an empty field means.
-"""
+"""Model zoo: encoders (`encoders.ENCODERS`) and decoders (`decoders.DECODERS`) found by name,
+and the thesis's four models as presets (`PRESETS`)."""
 
 import dataclasses
 from typing import Any
@@ -34,10 +28,8 @@ class AutoEncoder(nn.Module):
     return self.decoder(z, train)
 
   def __call__(self, x: jax.Array, noise: jax.Array, train: bool = False):
-    """Encodes, samples z (reparameterised where the code is Gaussian), decodes.
-
-    Returns (codes, reconstruction), codes holding 'z' and the encoder's outputs.
-    """
+    """Encodes, samples z (reparameterised where the code is Gaussian), decodes: returns
+    (codes, reconstruction), codes holding 'z' and the encoder's outputs."""
     codes = dict(self.encode(x, train))
     z = codes['mean']
     if 'log_var' in codes:
@@ -52,19 +44,12 @@ class Networks:
   discriminator: LatentDiscriminator
 
 
-@dataclasses.dataclass(frozen=True)
-class Preset:
-  """A model by name (config.model.name): the thesis's encoder and decoder, the defaults of
-  config.model.encoder and .decoder."""
-  encoder: str
-  decoder: str
-
-
-PRESETS: dict[str, Preset] = {
-    'vae': Preset('vae_conv', 'vae_conv'),
-    'vae_resnet': Preset('resnet', 'vae_conv'),
-    'wae': Preset('wae_conv', 'wae_conv'),
-    'wae_resnet': Preset('resnet', 'wae_conv'),
+# A model by name (config.model.name): the defaults of config.model.encoder and .decoder.
+PRESETS: dict[str, dict[str, str]] = {
+    'vae': {'encoder': 'vae_conv', 'decoder': 'vae_conv'},
+    'vae_resnet': {'encoder': 'resnet', 'decoder': 'vae_conv'},
+    'wae': {'encoder': 'wae_conv', 'decoder': 'wae_conv'},
+    'wae_resnet': {'encoder': 'resnet', 'decoder': 'wae_conv'},
 }
 ROLES = {'encoder': ENCODERS, 'decoder': DECODERS}
 
@@ -73,7 +58,7 @@ DTYPES = {'float32': jnp.float32, 'bfloat16': jnp.bfloat16}
 
 def component_name(cfg: Any, role: str) -> str:
   """config.model.encoder (or .decoder), where '' means the preset's (config.model.name)."""
-  return cfg.get(role) or getattr(PRESETS[cfg.name], role)
+  return cfg.get(role) or PRESETS[cfg.name][role]
 
 
 def sizes_of(cfg: Any, role: str) -> Sizes:
@@ -87,8 +72,7 @@ def sizes_of(cfg: Any, role: str) -> Sizes:
 
 
 def check(model_config: Any, dtype: str = 'float32') -> None:
-  """ConfigError, on one line naming the field, for a model config that cannot be built: an
-  unknown model, encoder, decoder or dtype, or sizes the chosen encoder or decoder refuses."""
+  """ConfigError, on one line naming the field, for a model config that cannot be built."""
   if model_config.name not in PRESETS:
     raise ConfigError(f'unknown model {model_config.name!r}: config.model.name must be one of '
                       f'{", ".join(sorted(PRESETS))}')
@@ -114,10 +98,8 @@ def check(model_config: Any, dtype: str = 'float32') -> None:
 
 def build(model_config: Any, dtype: str = 'float32', axis_name: str | None = None, *,
           code: objectives.Code) -> Networks:
-  """Builds the networks `model_config` names (checked first: `check`), the encoder giving
-  `code`. `axis_name` names the device axis over which BatchNorm averages its training
-  statistics; leave it None outside a sharded step.
-  """
+  """Builds the networks `model_config` names (checked first), the encoder giving `code`;
+  BatchNorm averages its training statistics over the device axis `axis_name` (None: one)."""
   check(model_config, dtype)
   compute = DTYPES[dtype]
   encoder = ENCODERS[component_name(model_config, 'encoder')].build(
@@ -129,6 +111,5 @@ def build(model_config: Any, dtype: str = 'float32', axis_name: str | None = Non
 
 
 def build_for(config: Any, axis_name: str | None = None) -> Networks:
-  """The networks of an experiment config: config.model in config.dtype, the encoder giving
-  the code config.objective needs."""
+  """The networks of an experiment config: its model, dtype and the code its objective needs."""
   return build(config.model, config.dtype, axis_name, code=objectives.get(config.objective.name).needs)

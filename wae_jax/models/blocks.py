@@ -1,10 +1,5 @@
-"""Building blocks shared by every encoder and decoder (thesis Chapter 3).
-
-`ConvUnit` is the conv + BatchNorm + activation unit of the plain encoders and decoders,
-`BottleneckBlock` serves both the ResNet identity block and the convolutional block, and
-`LatentHead` maps features to a point code (WAE) or a Gaussian's parameters (VAE). The
-convolutions are computed as matrix products by `wae_jax.gemm_conv`.
-"""
+"""Building blocks shared by every encoder and decoder (thesis Chapter 3); the convolutions are
+computed as matrix products by `wae_jax.gemm_conv`."""
 
 import functools
 from typing import Any, Callable, Sequence
@@ -35,22 +30,16 @@ BN_MOMENTUM = 0.99  # running statistics: m * old + (1 - m) * batch (Keras's def
 
 
 def batch_norm(train: bool, axis_name: str | None, dtype: Dtype, name: str | None = None) -> nn.BatchNorm:
-  """BatchNorm as Keras configures it (momentum 0.99, eps 1e-3); statistics stay float32.
-
-  With `axis_name`, training statistics are averaged over that device axis, so a batch split
-  over devices is normalised exactly like the whole batch on one device.
-  """
+  """BatchNorm as Keras configures it (momentum 0.99, eps 1e-3); statistics stay float32. With
+  `axis_name`, a batch split over devices is normalised exactly like the whole batch on one."""
   return nn.BatchNorm(
       use_running_average=not train, momentum=BN_MOMENTUM, epsilon=1e-3, axis_name=axis_name,
       dtype=dtype, param_dtype=jnp.float32, name=name)
 
 
 class ConvUnit(nn.Module):
-  """Conv (or transposed conv) + BatchNorm + activation, in either order.
-
-  `norm_first=True` is conv -> BN -> act (the thesis's WAE and VAE encoders);
-  `norm_first=False` is conv -> act -> BN (Keras `activation=` then a BN layer, the VAE decoder).
-  """
+  """Conv (or transposed conv) + BatchNorm + activation: `norm_first` conv -> BN -> act (the
+  thesis's encoders), else conv -> act -> BN (Keras `activation=` then BN: the VAE decoder)."""
   features: int
   kernel_size: int
   strides: int = 1
@@ -65,9 +54,7 @@ class ConvUnit(nn.Module):
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
     if self.transpose:
       x = TransposedConv(self.features, self.kernel_size, self.strides, dtype=self.dtype)(x)
-    else:
-      # 1x1 and strided convolutions as GEMMs (gemm_conv.matmul_conv); stride-1 k x k are
-      # XLA's with GEMM weight gradients on CPU (gemm_conv.stride1_conv).
+    else:  # im2col only where it pays: 1x1 and strided (docs/benchmarks.md)
       as_matmul = self.kernel_size == 1 or self.strides > 1
       x = nn.Conv(self.features, (self.kernel_size,) * 2, strides=self.strides,
                   padding=self.padding, dtype=self.dtype,
@@ -78,11 +65,8 @@ class ConvUnit(nn.Module):
 
 
 class BottleneckBlock(nn.Module):
-  """ResNet bottleneck: 1x1 (stride s) -> f x f -> 1x1, each with BN, plus a shortcut, then ReLU.
-
-  The shortcut is the identity (identity block) unless `project` is set, in which case it is a
-  1x1 conv with stride s + BN (convolutional block). Thesis Section 3.2.
-  """
+  """ResNet bottleneck (thesis 3.2): 1x1 (stride s) -> f x f -> 1x1, each with BN, plus a
+  shortcut (identity; with `project` a 1x1 conv, stride s, + BN), then ReLU."""
   filters: Sequence[int]
   kernel_size: int = 3
   strides: int = 1

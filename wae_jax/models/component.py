@@ -1,5 +1,4 @@
-"""What `config.model.encoder` and `config.model.decoder` name: a `Component`, declared by the
-module that defines the network (`encoders.ENCODERS`, `decoders.DECODERS`)."""
+"""What `config.model.encoder` and `.decoder` name: a `Component` (`encoders.ENCODERS`, ...)."""
 
 import dataclasses
 from typing import Callable
@@ -16,14 +15,9 @@ class Sizes:
 
 @dataclasses.dataclass(frozen=True)
 class Component:
-  """An encoder or a decoder by name.
-
-  `build(sizes, model_config, dtype, axis_name, **role)` makes the Flax module (an encoder also
-  gets `gaussian`: whether it gives a mean and a log-variance); `thesis_sizes` are what the
-  config's None means (widths at config.model.width = 1); `check(sizes, image_size, fields)`
-  says, on one line naming the field (`fields` is e.g. 'config.model.encoder_'), why these
-  sizes cannot be built, or returns None.
-  """
+  """An encoder or decoder by name: `build(sizes, model_config, dtype, axis_name[, gaussian])`,
+  `thesis_sizes` (what None means, at width 1), and `check(sizes, image_size, fields)`: one line
+  naming the field (`fields`: e.g. 'config.model.encoder_') why these sizes cannot work, or None."""
   build: Callable[..., nn.Module]
   thesis_sizes: Sizes
   check: Callable[[Sizes, int, str], str | None]

@@ -26,12 +26,8 @@ class ConvDecoder(nn.Module):
   """Dense layers to a 4x4 map, stride-2 transposed convs, a last transposed conv, sigmoid.
 
   VAE (thesis 4.3.1): Dense 2048 SELU + BN, Dense 4x4x512 SELU, 3x3 transposed convs 256..16
-  (LeakyReLU then BN), last 3x3 stride-1 transposed conv to 3 channels.
-  WAE (thesis 4.3.2): Dense 4x4x2048 + BN + ReLU, 5x5 transposed convs 1024..128 (BN then ReLU),
-  last 5x5 stride-2 transposed conv to 3 channels.
-  The last layer has no BatchNorm (see the configs' docstrings). With fewer doublings than
-  `widths` allows (smaller images), the first widths are kept.
-  """
+  (LeakyReLU then BN), last 3x3 stride 1. WAE (4.3.2): Dense 4x4x2048 + BN + ReLU, 5x5 transposed
+  convs 1024..128 (BN then ReLU), last 5x5 stride 2. The last, to 3 channels, has no BatchNorm."""
   image_size: int
   widths: Sequence[int]
   kernel_size: int

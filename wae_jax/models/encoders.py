@@ -12,12 +12,10 @@ from wae_jax.models.component import Component, Sizes
 
 
 class ConvEncoder(nn.Module):
-  """Stride-2 convolutions, flatten, optional dense layer, latent head.
+  """Stride-2 'SAME' convolutions (any image size), flatten, optional dense layer, latent head.
 
   VAE (thesis 4.3.1): 3x3 convs 32..512, BN, LeakyReLU(0.02), Dense 2048 SELU, Gaussian head.
-  WAE (thesis 4.3.2): 5x5 convs 128..2048, BN, ReLU, Dense to the latent.
-  'SAME' stride-2 convolutions shrink any image to at least 1x1, so it takes every size.
-  """
+  WAE (thesis 4.3.2): 5x5 convs 128..2048, BN, ReLU, Dense to the latent."""
   widths: Sequence[int]
   kernel_size: int
   activation: str
@@ -41,12 +39,9 @@ class ConvEncoder(nn.Module):
 
 
 class ResNetEncoder(nn.Module):
-  """The thesis's ResNet-50-style encoder (Section 3.2).
-
-  Zero-pad 2; Conv 7x7/2 (64) + BN + ReLU; MaxPool 3x3/1; four stages, each one convolutional
-  block (stride 1 for the first stage, 2 after) and then identity blocks; AvgPool 2x2; flatten;
-  latent head. Below 32x32 pixels the final feature map would vanish.
-  """
+  """The thesis's ResNet-50-style encoder (3.2): zero-pad 2; Conv 7x7/2 + BN + ReLU; MaxPool
+  3x3/1; four stages of a convolutional block (stride 1, then 2) and identity blocks; AvgPool
+  2x2; flatten; latent head. Below 32x32 pixels the final feature map would vanish."""
   MIN_IMAGE_SIZE = 32
 
   latent_dim: int
@@ -77,8 +72,7 @@ class ResNetEncoder(nn.Module):
     return LatentHead(self.latent_dim, self.gaussian, dtype=self.dtype)(h)
 
 
-# What tells the VAE's and the WAE's convolutional encoders apart besides their sizes
-# (thesis 4.3.1 and 4.3.2).
+# What tells the VAE's and the WAE's conv encoders apart besides their sizes (thesis 4.3.1-2).
 VAE_STYLE = {'kernel_size': 3, 'activation': 'leaky_relu', 'hidden_activation': 'selu'}
 WAE_STYLE = {'kernel_size': 5, 'activation': 'relu', 'hidden_activation': 'relu'}
 

@@ -1,27 +1,7 @@
-"""Objectives, one module each, listed in `MODULES`; the contract they declare and the step reads.
-
-A module `wae_jax/objectives/<name>.py` declares `OBJECTIVE = Objective(...)`, a line of
-`MODULES` names it, and `config.objective.name = '<name>'` selects it: a new objective,
-adversarial or not, is one file, that line and a config. `wae_jax.step` reads only the declared
-fields (`contract.Objective`):
-
-- `needs`: what the auto-encoder loss reads from the encoder, 'point' (the code z) or 'gaussian'
-  (also a mean and log-variance): the models build the encoder's head to give it;
-- `autoencoder_loss(inputs, config)`: the loss and its named parts, from `LossInputs` (which
-  carries a key for the objective's own draws) and `config.objective`;
-- `prior(rng, n, latent_dim, config)`: n draws of the prior the codes are pulled towards
-  (default: N(0, sigma_z^2 I)), for the step, the encoder's pre-training and `Model.sample`;
-- `critic`: None, or a `LatentCritic`, a discriminator on codes trained each step first;
-- `parameter_penalty(params, config)`: None, or a penalty on the auto-encoder's parameters;
-- `min_batch_size`: the smallest global batch the loss is defined on.
-
-Its own hyper-parameters are the module's `FIELDS = {name: Field(default, help, valid, takes)}`,
-built from literals and lambdas only: `declared_fields` reads them from the source without
-running the module, so configs load without JAX. They live in `config.objective.<objective>`
-(e.g. `config.objective.swae.num_projections`); the shared ones (name, sigma_z, cost_scale,
-penalty_weight) in `config.objective`. This package's own namespace imports no JAX; the
-contract's JAX types (`contract`) load on first use.
-"""
+"""Objectives, one module each: `<name>.py` declares `OBJECTIVE = contract.Objective(...)`, a
+`MODULES` line names it, `config.objective.name` selects it. Its own hyper-parameters, in
+`config.objective.<name>`, are its `FIELDS = {name: Field(...)}` of literals and lambdas, read
+from the source, so configs load without JAX (this namespace imports none; `contract` lazily)."""
 
 import ast
 import dataclasses
@@ -49,8 +29,7 @@ def __getattr__(name: str):
 
 @dataclasses.dataclass(frozen=True)
 class Field:
-  """One hyper-parameter an objective owns: its default, what it means, and which values it takes
-  (`valid`, said in words by `takes` when a value is refused)."""
+  """An objective's own hyper-parameter: default, meaning, the values it takes (`valid`, `takes`)."""
   default: Any
   help: str
   valid: Callable[[Any], bool] = lambda value: True
@@ -70,8 +49,7 @@ def _known(name: str) -> str:
 
 
 def get(name: str):
-  """The objective named `name` (its module's OBJECTIVE; imports JAX); ConfigError for an
-  unknown name."""
+  """The objective `name` (its module's OBJECTIVE; imports JAX); ConfigError for an unknown name."""
   return importlib.import_module(_known(name)).OBJECTIVE
 
 

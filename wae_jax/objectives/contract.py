@@ -1,5 +1,4 @@
-"""What an objective module declares (`Objective`) and what its losses see (`LossInputs`): the
-JAX side of the contract `wae_jax.objectives` describes."""
+"""The JAX side of the objectives' contract: what a module declares and what its losses see."""
 
 import dataclasses
 from typing import Any, Callable
@@ -48,10 +47,11 @@ def gaussian_prior(rng: jax.Array, n: int, latent_dim: int, config: Any) -> jax.
 
 @dataclasses.dataclass(frozen=True)
 class Objective:
+  """What an objective module declares: the only fields `wae_jax.step` reads."""
   name: str
-  needs: Code
+  needs: Code  # what the loss reads of the encoder: 'point' (z) or 'gaussian' (mean, log_var too)
   autoencoder_loss: AutoEncoderLoss
-  critic: LatentCritic | None = None
-  min_batch_size: int = 1
-  prior: Prior = gaussian_prior
-  parameter_penalty: ParameterPenalty | None = None
+  critic: LatentCritic | None = None  # a discriminator on codes, trained first in each step
+  min_batch_size: int = 1  # the smallest global batch the loss is defined on
+  prior: Prior = gaussian_prior  # drawn by the step, the pre-training and Model.sample
+  parameter_penalty: ParameterPenalty | None = None  # added to the loss and its gradient

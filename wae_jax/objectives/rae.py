@@ -1,15 +1,7 @@
 """RAE (Ghosh et al. 2020, "From Variational to Deterministic Autoencoders"), the RAE-L2 variant:
-c(x, G(z)) + beta 1/2 ||z||^2 + lambda ||theta_G||^2, a deterministic auto-encoder.
-
-beta is `config.objective.penalty_weight`, lambda `config.objective.rae.decoder_l2`. The decoder
-regulariser is the L2 norm of the decoder's kernels (its weights; not biases or BatchNorm
-scales), not the paper's gradient penalty (RAE-GP): L2 is one more term of the loss, where the
-gradient penalty would need the decoder's gradient in every step (a second backward pass). No
-prior enters training: the codes are only kept small;
-samples come from the prior or, as the paper does, from a mixture fitted to the codes after
-training (`config.eval.sampler='gmm'`, wae_jax/samplers.py). configs/rae.py sets beta 1e-4 and
-lambda 1e-7, pythae's RAE_L2 defaults (on its own reconstruction scale), not tuned here.
-"""
+c(x, G(z)) + beta 1/2 ||z||^2 + lambda ||theta_G||^2, beta `config.objective.penalty_weight`,
+lambda `config.objective.rae.decoder_l2` on the decoder's kernels (not the paper's gradient
+penalty: a second backward pass). No prior enters training (samples: `config.eval.sampler`)."""
 
 import jax
 import jax.numpy as jnp

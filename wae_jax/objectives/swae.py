@@ -1,12 +1,5 @@
-"""SWAE (Kolouri et al. 2019, "Sliced-Wasserstein Autoencoder"): c(x, G(z_q)) + lambda SW_2^2.
-
-The latent penalty is the squared sliced 2-Wasserstein distance between the codes of the global
-batch and as many prior samples: both are projected on `config.objective.swae.num_projections`
-directions drawn uniformly on the unit sphere (from the objective's key, so every device uses
-the same ones), and in 1-D the optimal coupling of two equal-sized samples pairs their sorted
-values, so SW_2^2 = mean over directions and ranks of (sorted projected codes - sorted projected
-prior samples)^2. No critic, no kernel bandwidth; the cost of a step grows as L n log n.
-"""
+"""SWAE (Kolouri et al. 2019): c(x, G(z_q)) + lambda SW_2^2 of the global batch's codes and as many
+prior samples, over random unit directions (the same on every device)."""
 
 import jax
 import jax.numpy as jnp
@@ -23,8 +16,7 @@ def random_directions(rng: jax.Array, count: int, dim: int) -> jax.Array:
 
 
 def sliced_wasserstein(z_q: jax.Array, z_p: jax.Array, directions: jax.Array) -> jax.Array:
-  """The squared sliced 2-Wasserstein distance between the samples z_q and z_p ([n, d] each)
-  over `directions` ([L, d], unit): the mean over directions of the 1-D W_2^2 of projections."""
+  """SW_2^2 of samples z_q and z_p ([n, d] each) over unit `directions` [L, d]: the mean 1-D W_2^2."""
   projected_q = jnp.sort(z_q.astype(jnp.float32) @ directions.T, axis=0)  # [n, L]
   projected_p = jnp.sort(z_p.astype(jnp.float32) @ directions.T, axis=0)
   return jnp.mean((projected_q - projected_p) ** 2)

@@ -1,8 +1,5 @@
-"""WAE-GAN (the thesis's Algorithm 2): a latent critic tells codes from prior samples.
-
-The critic ascends lambda [log D(z_p) + log(1 - D(z_q))]; the auto-encoder then descends
-c(x, G(z_q)) - lambda log D(z_q) against the updated critic.
-"""
+"""WAE-GAN (the thesis's Algorithm 2): a latent critic tells codes from prior samples; the
+auto-encoder then descends c(x, G(z_q)) - lambda log D(z_q) against the updated critic."""
 
 import jax
 import jax.numpy as jnp

@@ -1,8 +1,4 @@
-"""WAE-MMD: c(x, G(z_q)) + lambda MMD_k(Q_Z, P_Z), inverse multiquadratic kernel, unbiased.
-
-The MMD is a U-statistic over pairs of the whole global batch, so it gathers the codes of every
-device and needs a global batch of at least two.
-"""
+"""WAE-MMD: c(x, G(z_q)) + lambda MMD_k(Q_Z, P_Z), IMQ kernel, unbiased, over the global batch."""
 
 import jax
 import jax.numpy as jnp

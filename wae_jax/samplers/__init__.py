@@ -1,8 +1,5 @@
 """Latent samplers: where a model's random samples take their codes (`config.eval.sampler`).
-
-Each sampler is a module of this package (or any importable module) named in REGISTRY that
-provides the `Sampler` contract. A new sampler is one module plus one REGISTRY line.
-"""
+A new sampler is one module providing `Sampler` plus one REGISTRY line."""
 
 import importlib
 import os
@@ -27,10 +24,6 @@ class Sampler(Protocol):
 
   def describe(self, config: ml_collections.ConfigDict) -> str:
     """The protocol text the evaluation's settings and tables print."""
-
-
-def names() -> tuple[str, ...]:
-  return tuple(REGISTRY)
 
 
 def check(name: str) -> None:

@@ -1,13 +1,5 @@
-"""The 'gmm' sampler: ex-post density estimation (Ghosh et al. 2020, "From Variational to
-Deterministic Autoencoders", Section 5).
-
-After training, a mixture of `config.eval.gmm_components` full-covariance Gaussians (10 in the
-paper) is fitted to the codes of the first `config.eval.gmm_images` training images by
-scikit-learn's EM (k-means start, at most `config.eval.gmm_iterations`, 2,000 as in the paper's
-code); a fit that does not converge is an error, since its samples would not be the protocol
-described. Sampling is ours, in numpy, so a seed gives the same codes everywhere. A workdir's fit
-is saved with its settings (`samplers.fit_file`) and read back while they hold.
-"""
+"""The 'gmm' sampler (Ghosh et al. 2020, Section 5): a full-covariance Gaussian mixture fitted to
+training codes by scikit-learn's EM, saved with its settings, sampled by numpy (seed-reproducible)."""
 
 import dataclasses
 import os
@@ -54,18 +46,15 @@ class GaussianMixture:
   def load(cls, path: str) -> 'GaussianMixture':
     with np.load(path) as saved:
       settings = {key: saved[key].item() for key in SETTINGS if key in saved}
-      if 'n_iter' not in saved:  # saved before the settings were: refitted by `mixture`
-        return cls(saved['weights'], saved['means'], saved['covariances'])
       return cls(saved['weights'], saved['means'], saved['covariances'], settings,
-                 bool(saved['converged']), int(saved['n_iter']))
+                 bool(saved.get('converged', True)), int(saved.get('n_iter', 0)))
 
 
 def fit_gaussian_mixture(codes: np.ndarray, components: int, seed: int,
                          max_iter: int = 2000) -> GaussianMixture:
   """The maximum-likelihood mixture of `components` full-covariance Gaussians for `codes` [n, d];
   ConfigError where EM does not converge within `max_iter` iterations."""
-  import sklearn  # imported here: only this sampler needs it
-  from sklearn.exceptions import ConvergenceWarning
+  from sklearn.exceptions import ConvergenceWarning  # imported here: only this sampler needs it
   from sklearn.mixture import GaussianMixture as EM
   codes = np.asarray(codes, np.float64)
   if len(codes) < components:
@@ -78,18 +67,21 @@ def fit_gaussian_mixture(codes: np.ndarray, components: int, seed: int,
   if not fitted.converged_:
     raise ConfigError(f'the Gaussian mixture of {components} components did not converge in {max_iter} '
                       'EM iterations: raise config.eval.gmm_iterations')
-  settings = {'components': components, 'seed': seed, 'max_iter': max_iter, 'reg_covar': REG_COVAR,
-              'sklearn_version': sklearn.__version__}
-  return GaussianMixture(fitted.weights_, fitted.means_, fitted.covariances_, settings,
-                         bool(fitted.converged_), int(fitted.n_iter_))
+  return GaussianMixture(fitted.weights_, fitted.means_, fitted.covariances_,
+                         _settings(components, seed, max_iter), bool(fitted.converged_),
+                         int(fitted.n_iter_))
+
+
+def _settings(components: int, seed: int, max_iter: int, **more) -> dict:
+  import sklearn
+  return {'components': components, **more, 'seed': seed, 'max_iter': max_iter,
+          'reg_covar': REG_COVAR, 'sklearn_version': sklearn.__version__}
 
 
 def fit_settings(config: ml_collections.ConfigDict) -> dict:
   """What a fit under `config` depends on besides the model's variables (saved with it)."""
-  import sklearn
-  return {'components': config.eval.gmm_components, 'images': config.eval.gmm_images,
-          'seed': config.seed, 'max_iter': config.eval.gmm_iterations, 'reg_covar': REG_COVAR,
-          'sklearn_version': sklearn.__version__}
+  return _settings(config.eval.gmm_components, config.seed, config.eval.gmm_iterations,
+                   images=config.eval.gmm_images)
 
 
 def describe(config: ml_collections.ConfigDict) -> str:
@@ -100,9 +92,7 @@ def describe(config: ml_collections.ConfigDict) -> str:
 
 
 def mixture(model, config: ml_collections.ConfigDict) -> GaussianMixture:
-  """`model`'s mixture under `config`: the one in memory or in its fit file where fitted with
-  these settings, else fitted to the codes of the first config.eval.gmm_images train images
-  (and saved to the fit file, by process 0)."""
+  """`model`'s mixture under `config`: kept or saved with these settings, else fitted now (and saved)."""
   settings = fit_settings(config)
   fitted = model.fits.get(NAME)
   path = samplers.fit_file(model, NAME)
