@@ -7,7 +7,8 @@ import jax
 import ml_collections
 import tqdm
 
-from wae_jax import models, multiprocess, objectives, schedules
+from wae_jax import models, objectives, schedules
+from wae_jax.distributed import runtime
 from wae_jax.checkpoint import Checkpointer, check_resumable, checkpoint_dir, config_changes
 from wae_jax.errors import ConfigError, WorkdirError
 
@@ -16,11 +17,11 @@ UNSET_STEPS = -1  # config.train.num_steps: train num_epochs epochs instead
 
 def prepare_run(config: ml_collections.ConfigDict, workdir: str) -> None:
   """Joins the other processes where asked, then checks config, workdir and checkpoint."""
-  multiprocess.initialize_if_asked(config.train.distributed)
+  runtime.initialize_if_asked(config.train.distributed)
   check_config(config, jax.device_count())
   prepare_workdir(workdir)
   check_resume(config, workdir)  # a changed model fails before anything loads
-  multiprocess.barrier('resume checked')  # before process 0 creates checkpoints/
+  runtime.barrier('resume checked')  # before process 0 creates checkpoints/
 
 
 def check_config(config: ml_collections.ConfigDict, num_devices: int) -> None:
