@@ -2,14 +2,13 @@
 end (also on an error). A hook owns its state and decides with `Every` which steps it works on."""
 
 import dataclasses
-import importlib
 from typing import Any
 
 import ml_collections
 import numpy as np
 from tensorboardX import SummaryWriter
 
-from wae_jax.errors import ConfigError
+from wae_jax.named import class_at
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,12 +46,8 @@ def configured_hooks(config: ml_collections.ConfigDict, workdir: str, total: int
   Class(config, workdir, total): a periodic action of your own without editing the loop."""
   built = []
   for name in config.train.hooks:
-    module_name, _, class_name = name.partition(':')
-    try:
-      hook_class = getattr(importlib.import_module(module_name), class_name)
-    except (ImportError, AttributeError, ValueError):
-      raise ConfigError(f"config.train.hooks names {name!r}: give 'package.module:Class', an "
-                        'importable Hook class') from None
+    hook_class = class_at(name, f"config.train.hooks names {name!r}: give 'package.module:Class', "
+                                'an importable Hook class')
     built.append(hook_class(config, workdir, total))
   return built
 

@@ -3,11 +3,10 @@ Kind(name, config, block) and has `needs_model`, `needs_reference`, `settings() 
 result depends on; validates) and `evaluate(model, context) -> dict[str, float]`; a kind outside
 this package is named by its class path, 'package.module:Class'."""
 
-import importlib
-
 import ml_collections
 
 from wae_jax.errors import ConfigError
+from wae_jax.named import class_at
 from wae_jax.evaluation.evaluators.interpolations import Interpolations
 from wae_jax.evaluation.evaluators.latent import Latent
 from wae_jax.evaluation.evaluators.real import Real
@@ -22,12 +21,8 @@ def kind(type_name: str) -> type:
   """The class of a block's `type`: a name of KINDS, or 'package.module:Class'."""
   if type_name in KINDS:
     return KINDS[type_name]
-  module_name, _, class_name = type_name.partition(':')
-  try:
-    return getattr(importlib.import_module(module_name), class_name)
-  except (ImportError, AttributeError, ValueError):
-    raise ConfigError(f"config.evals type {type_name!r}: use one of {', '.join(KINDS)} or "
-                      "'package.module:Class' (an importable evaluator class)") from None
+  return class_at(type_name, f"config.evals type {type_name!r}: use one of {', '.join(KINDS)} or "
+                             "'package.module:Class' (an importable evaluator class)")
 
 
 def build(config: ml_collections.ConfigDict, names: tuple[str, ...] | None = None) -> dict:
