@@ -17,7 +17,6 @@ import json
 import os
 import platform
 import shutil
-import struct
 import subprocess
 import sys
 import tempfile
@@ -51,21 +50,10 @@ def launch(*args: str) -> None:
 
 
 def event_scalars(workdir: str) -> dict[str, list]:
-  """Every scalar of the TensorBoard event files (TFRecord framing, Event protos) but the timings."""
-  from tensorboardX.proto import event_pb2
-  scalars: dict[str, list] = {}
-  for path in sorted(glob.glob(os.path.join(workdir, 'events.out.tfevents.*'))):
-    with open(path, 'rb') as file:
-      content = file.read()
-    position = 0
-    while position < len(content):
-      (length,) = struct.unpack('<Q', content[position:position + 8])
-      event = event_pb2.Event.FromString(content[position + 12:position + 12 + length])
-      position += 12 + length + 4
-      for value in event.summary.value:
-        if not value.tag.endswith(TIMING_TAGS):
-          scalars.setdefault(value.tag, []).append([int(event.step), float(value.simple_value)])
-  return scalars
+  """Every scalar of the TensorBoard event files but the timings."""
+  from wae_jax.hooks import read_scalars
+  return {tag: [list(point) for point in points] for tag, points in read_scalars(workdir).items()
+          if not tag.endswith(TIMING_TAGS)}
 
 
 def scores(record: dict) -> dict:

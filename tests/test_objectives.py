@@ -87,6 +87,27 @@ def loss_inputs(critic=None):
   return inputs, cost
 
 
+def test_every_objectives_declared_terms_weigh_its_logged_parts_into_its_loss():
+  """`terms` is what the loss is made of, so the shares the study tables print mean what they say."""
+  config = base_config().objective
+  config.cost_scale, config.sigma_z, config.penalty_weight, config.rae.decoder_l2 = 0.05, 1.5, 3.0, 0.01
+  inputs, _ = loss_inputs(critic=lambda z: jnp.sum(z, axis=-1, keepdims=True))
+  inputs = dataclasses.replace(inputs, axis_name=None, rng=jax.random.key(0))
+  params = {'decoder': {'Conv_0': {'kernel': jnp.full((3, 3, 2, 2), 0.5), 'bias': jnp.ones(2)}}}
+  for name in objectives.names():
+    objective = objectives.get(name)
+    assert objective.terms is not None, f'{name}: declare the terms of its loss'
+    loss, parts = objective.autoencoder_loss(inputs, config)
+    if objective.parameter_penalty is not None:
+      penalty, more = objective.parameter_penalty(params, config)
+      loss, parts = loss + penalty, {**parts, **more}
+    parts = {part: float(value) for part, value in parts.items()}
+    weighted = sum(weight * parts[part] for part, weight in objective.terms(config).items())
+    assert weighted == pytest.approx(float(loss), rel=1e-5), name
+    shares = objectives.loss_shares(objective, config, parts)
+    assert sum(shares.values()) == pytest.approx(1.0) and len(shares) >= 2, name
+
+
 def test_autoencoder_losses_add_their_terms_to_the_reconstruction_cost():
   config = base_config().objective
   config.cost_scale, config.sigma_z, config.penalty_weight = 0.05, 1.5, 3.0

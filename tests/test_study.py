@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from wae_jax import evaluation, study, train
+from wae_jax import evaluation, hooks, study, train
 from wae_jax.errors import ConfigError
 from wae_jax.preflight import check_config
 
@@ -143,6 +143,15 @@ def test_a_study_scores_each_further_sampler_without_retraining(tmp_path, monkey
   assert [row.split('|')[1].strip() for row in samples_rows] == [
       'rae (rae, seed 0)', 'rae+gmm (rae, seed 0)', 'real data']
   assert '### rae+gmm - rae, per seed' in tables
+  # Each run's weighted terms add up to the loss logged in the same window.
+  for run in results['runs']:
+    terms = run['loss_terms']
+    assert set(terms) == {'reconstruction', 'code_norm', 'decoder_l2'}  # the last: a parameter penalty
+    logged_loss = hooks.read_scalars(os.path.join(directory, 'runs', run['name']))['train/loss'][-1][1]
+    assert sum(term['weight'] * term['value'] for term in terms.values()) == pytest.approx(logged_loss, rel=1e-5)
+    assert sum(term['share'] for term in terms.values()) == pytest.approx(1.0)
+    assert f"| {run['name']} | rae | reconstruction " in tables
+
   figure = np.asarray(Image.open(os.path.join(directory, 'figure.png')))
   assert figure.shape[0] > 2 * 2 * 32  # a band per run and sampler
 
@@ -225,7 +234,8 @@ def test_tiny_preset_end_to_end_then_everything_is_skipped(tmp_path, monkeypatch
 
   tables = open(os.path.join(directory, 'tables.md')).read()
   assert [line for line in tables.splitlines() if line.startswith('## ')] == [
-      '## Models as run', '## Scores at step 2 (50% of the training)',
+      '## Models as run', '## Loss terms at the end of training (the last logged window, mean over its steps)',
+      '## Scores at step 2 (50% of the training)',
       '## Scores at step 4 (the end of training)']
   models_table = table_rows(tables.split('## Models as run')[1].split('\n## ')[0])
   assert [row.split('|')[1].strip() for row in models_table] == ['wae', 'wae_resnet']
@@ -258,6 +268,15 @@ def test_tiny_preset_end_to_end_then_everything_is_skipped(tmp_path, monkeypatch
   mse_row = next(row for row in rows if row['score'] == 'mse')
   assert mse_row['part'] == 'reconstructions'
 
+  # Each run's weighted terms add up to the loss logged in the same window.
+  for run in results['runs']:
+    terms = run['loss_terms']
+    assert set(terms) == {'reconstruction', 'penalty'}
+    logged_loss = hooks.read_scalars(os.path.join(directory, 'runs', run['name']))['train/loss'][-1][1]
+    assert sum(term['weight'] * term['value'] for term in terms.values()) == pytest.approx(logged_loss, rel=1e-5)
+    assert sum(term['share'] for term in terms.values()) == pytest.approx(1.0)
+    assert f"| {run['name']} | wae_gan | reconstruction " in tables
+
   figure = np.asarray(Image.open(os.path.join(directory, 'figure.png')))
   assert figure.shape[0] > 4 * 2 * 32 and figure.shape[1] > (6 + 6 + 12) * 32
   assert len(results['runs']) == 4 and results['real']['metrics']['parts']['real']['count'] == 16
@@ -265,8 +284,9 @@ def test_tiny_preset_end_to_end_then_everything_is_skipped(tmp_path, monkeypatch
     assert run['train_seconds'] > 0 and all(seconds > 0 for seconds in run['eval_seconds'].values())
     assert run['config']['train']['num_steps'] == 4
     assert [run['metrics'][step]['step'] for step in ('2', '4')] == [2, 4]
-    for part in evaluation.MODEL_PARTS:
+    for part in evaluation.IMAGE_PARTS:
       assert np.isfinite(run['metrics']['4']['parts'][part]['fid'])
+    assert np.isfinite(run['metrics']['4']['parts']['latent']['total_variance'])
   assert os.path.isfile(os.path.join(directory, 'runs', 'wae_seed0', 'eval_step2', 'metrics.json'))
   assert json.load(open(os.path.join(directory, 'results.json'))) == json.loads(json.dumps(results))
 

@@ -2,11 +2,15 @@
 end (also on an error). A hook owns its state and decides with `Every` which steps it works on."""
 
 import dataclasses
+import glob
+import os
+import struct
 from typing import Any
 
 import ml_collections
 import numpy as np
 from tensorboardX import SummaryWriter
+from tensorboardX.proto import event_pb2
 
 from wae_jax.named import class_at
 
@@ -50,6 +54,22 @@ def configured_hooks(config: ml_collections.ConfigDict, workdir: str, total: int
                                 'an importable Hook class')
     built.append(hook_class(config, workdir, total))
   return built
+
+
+def read_scalars(workdir: str) -> dict[str, list[tuple[int, float]]]:
+  """Every scalar of the workdir's TensorBoard event files (TFRecord framing, Event protos)."""
+  scalars: dict[str, list[tuple[int, float]]] = {}
+  for path in sorted(glob.glob(os.path.join(workdir, 'events.out.tfevents.*'))):
+    with open(path, 'rb') as file:
+      content = file.read()
+    position = 0
+    while position < len(content):
+      (length,) = struct.unpack('<Q', content[position:position + 8])
+      event = event_pb2.Event.FromString(content[position + 12:position + 12 + length])
+      position += 12 + length + 4
+      for value in event.summary.value:
+        scalars.setdefault(value.tag, []).append((int(event.step), float(value.simple_value)))
+  return scalars
 
 
 class ScalarWriter:

@@ -17,8 +17,8 @@ Code = Literal['point', 'gaussian']
 # Every objective, by its config.objective.name: the module of this package declaring it.
 MODULES = {'vae': 'vae', 'wae_gan': 'wae_gan', 'wae_mmd': 'wae_mmd', 'swae': 'swae', 'rae': 'rae'}
 
-CONTRACT = ('LossInputs', 'Objective', 'LatentCritic', 'gaussian_prior', 'AutoEncoderLoss',
-            'CriticLoss', 'ParameterPenalty', 'Prior')
+CONTRACT = ('LossInputs', 'Objective', 'LatentCritic', 'gaussian_prior', 'loss_shares',
+            'AutoEncoderLoss', 'CriticLoss', 'ParameterPenalty', 'Prior')
 
 
 def __getattr__(name: str):

@@ -55,3 +55,11 @@ class Objective:
   min_batch_size: int = 1  # the smallest global batch the loss is defined on
   prior: Prior = gaussian_prior  # drawn by the step, the pre-training and Model.sample
   parameter_penalty: ParameterPenalty | None = None  # added to the loss and its gradient
+  # config.objective -> {logged part: its weight in the loss}, whose weighted sum is the loss.
+  terms: Callable[[Any], dict[str, float]] | None = None
+
+
+def loss_shares(objective: Objective, config: Any, parts: dict[str, float]) -> dict[str, float]:
+  """Each term's share of the loss, w_t v_t / sum_i w_i v_i, from logged `parts` ({}: no terms)."""
+  weighted = {name: weight * parts[name] for name, weight in (objective.terms or dict)(config).items()}
+  return {name: value / sum(weighted.values()) for name, value in weighted.items()}

@@ -31,4 +31,6 @@ FIELDS = {'decoder_l2': Field(1e-7, "weight of the decoder kernels' squared L2 n
                               lambda value: isinstance(value, (int, float)) and value >= 0,
                               'a number >= 0')}
 OBJECTIVE = Objective(name='rae', needs='point', autoencoder_loss=autoencoder_loss,
-                      parameter_penalty=decoder_l2)
+                      parameter_penalty=decoder_l2,
+                      terms=lambda config: {'reconstruction': 1.0, 'code_norm': config.penalty_weight,
+                                            'decoder_l2': config.rae.decoder_l2})

@@ -36,4 +36,5 @@ def autoencoder_loss(inputs: LossInputs, config) -> tuple[jax.Array, dict[str, j
 FIELDS = {'num_projections': Field(50, 'random directions of the sliced distance per step',
                                    lambda value: isinstance(value, int) and value >= 1,
                                    'a whole number >= 1')}
-OBJECTIVE = Objective(name='swae', needs='point', autoencoder_loss=autoencoder_loss, min_batch_size=2)
+OBJECTIVE = Objective(name='swae', needs='point', autoencoder_loss=autoencoder_loss, min_batch_size=2,
+                      terms=lambda config: {'reconstruction': 1.0, 'sliced_w2': config.penalty_weight})

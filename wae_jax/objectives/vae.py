@@ -15,4 +15,5 @@ def negative_elbo(inputs: LossInputs, config) -> tuple[jax.Array, dict[str, jax.
   return cost + kl, {'reconstruction': cost, 'kl': kl}
 
 
-OBJECTIVE = Objective(name='vae', needs='gaussian', autoencoder_loss=negative_elbo)
+OBJECTIVE = Objective(name='vae', needs='gaussian', autoencoder_loss=negative_elbo,
+                      terms=lambda config: {'reconstruction': 1.0, 'kl': 1.0})

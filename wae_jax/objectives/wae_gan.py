@@ -25,4 +25,5 @@ def autoencoder_loss(inputs: LossInputs, config) -> tuple[jax.Array, dict[str, j
 
 
 OBJECTIVE = Objective(name='wae_gan', needs='point', autoencoder_loss=autoencoder_loss,
-                      critic=LatentCritic(loss=critic_loss))
+                      critic=LatentCritic(loss=critic_loss),
+                      terms=lambda config: {'reconstruction': 1.0, 'penalty': 1.0})  # penalty: weighted

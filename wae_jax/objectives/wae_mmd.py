@@ -17,4 +17,5 @@ def autoencoder_loss(inputs: LossInputs, config) -> tuple[jax.Array, dict[str, j
 
 
 OBJECTIVE = Objective(name='wae_mmd', needs='point', autoencoder_loss=autoencoder_loss,
-                      min_batch_size=2)
+                      min_batch_size=2,
+                      terms=lambda config: {'reconstruction': 1.0, 'mmd': config.penalty_weight})

@@ -6,7 +6,7 @@ import platform
 
 import jax
 
-from wae_jax import atomic_files, evaluation, figures, models, train_state
+from wae_jax import atomic_files, evaluation, figures, hooks, models, objectives, train_state
 from wae_jax.study.execute import say
 from wae_jax.study.plan import REAL_DIR, Plan, variant_name
 
@@ -28,6 +28,24 @@ def models_table(plan: Plan) -> tuple[str, dict[str, dict]]:
   return '\n'.join(lines) + '\n', counts
 
 
+def loss_terms(plan: Plan) -> tuple[str, dict[str, dict]]:
+  """Markdown: each run's loss terms in its last logged window, weighted, and their shares."""
+  terms, lines = {}, ['| Run | objective | weighted terms (share of the loss) |', '|---|---|---|']
+  for run in plan.runs:
+    objective = objectives.get(run.config.objective.name)
+    logged = {tag[len('train/'):]: points[-1][1]
+              for tag, points in hooks.read_scalars(plan.workdir(run)).items() if tag.startswith('train/')}
+    weights = (objective.terms or dict)(run.config.objective)
+    if not weights or not all(name in logged for name in weights):
+      continue
+    shares = objectives.loss_shares(objective, run.config.objective, logged)
+    terms[run.name] = {name: {'value': logged[name], 'weight': weight, 'share': shares[name]}
+                       for name, weight in weights.items()}
+    cells = ', '.join(f'{name} {weight * logged[name]:.4g} ({shares[name]:.1%})' for name, weight in weights.items())
+    lines.append(f'| {run.name} | {run.config.objective.name} | {cells} |')
+  return '\n'.join(lines) + '\n', terms
+
+
 def write_report(plan: Plan, records: dict[str, dict[int, dict]], real: dict, timing: dict,
                  command: str) -> dict:
   """Writes tables.md, figure.png and results.json to the plan's directory; returns the results."""
@@ -38,9 +56,12 @@ def write_report(plan: Plan, records: dict[str, dict[int, dict]], real: dict, ti
   members = [evaluation.Member(variant_name(run.name, sampler), variant_name(run.experiment, sampler),
                                run.point, run.seed) for run, sampler in plan.variants()]
   table, counts = models_table(plan)
+  terms_table, terms = loss_terms(plan)
   last = {variant_name(run.name, sampler): plan.steps[run.name][-1] for run, sampler in plan.variants()}
   lines = [f'# Study `{study.name}`, preset `{study.preset}`', '', f'Command: `{command}`', '',
-           study.description, '', '## Models as run', '', table]
+           study.description, '', '## Models as run', '', table,
+           '## Loss terms at the end of training (the last logged window, mean over its steps)', '',
+           terms_table]
   differences = {}
   for index, _ in enumerate(plan.steps[runs[0].name]):
     at = {name: by_step[list(by_step)[index]] for name, by_step in records.items()}
@@ -69,16 +90,18 @@ def write_report(plan: Plan, records: dict[str, dict[int, dict]], real: dict, ti
       'real': {'metrics': real, 'eval_seconds': timing.get(f'eval_seconds/{REAL_DIR}')},
       'models': counts,
       'paired_differences': {str(step): rows for step, rows in differences.items()},
-      'runs': [_run_result(plan, run, records, timing) for run in runs],
+      'runs': [_run_result(plan, run, records, timing, terms) for run in runs],
   }
   atomic_files.write_json(os.path.join(plan.directory, 'results.json'), results)
   say(f'wrote {", ".join(os.path.join(plan.directory, name) for name in ("tables.md", "figure.png", "results.json"))}')
   return results
 
 
-def _run_result(plan: Plan, run, records: dict[str, dict[int, dict]], timing: dict) -> dict:
+def _run_result(plan: Plan, run, records: dict[str, dict[int, dict]], timing: dict,
+                terms: dict[str, dict]) -> dict:
   """A run's entry of results.json: its config, metrics by step, other samplers' samples, times."""
   return {'name': run.name, 'experiment': run.experiment, 'seed': run.seed, 'point': run.point,
+          'loss_terms': terms.get(run.name),
           'config': run.config.to_dict(),
           'metrics': {str(step): record for step, record in records[run.name].items()},
           'samples_by_sampler': {
