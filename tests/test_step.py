@@ -10,8 +10,9 @@ from wae_jax import step as step_lib
 from wae_jax.config_defaults import base_config
 from wae_jax.train_state import create_train_states
 
-# float32 smoke tests: the latent critic in the default run; the others with -m slow. (The ResNet encoder's BatchNorm over 4 channels amplifies float32
-# rounding past any useful tolerance: the float64 tests below check it.)
+# float32 smoke tests: the latent critic in the default run; the others with -m slow. (The ResNet
+# encoder's BatchNorm over 4 channels amplifies float32 rounding past any useful tolerance: the
+# float64 tests below check it.)
 CASES = [('wae', 'wae_gan'), pytest.param('wae', 'wae_mmd', marks=pytest.mark.slow),
          pytest.param('wae', 'swae', marks=pytest.mark.slow),
          pytest.param('wae', 'rae', marks=pytest.mark.slow),
