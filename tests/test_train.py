@@ -351,8 +351,8 @@ def test_launcher_flag_mistakes_are_one_line_and_help_succeeds():
       'error: --config=configs/nope.py: no such config file; the experiment and study configs are in configs/']
   result = launch('--mode=study', '--config=configs/study_thesis.py:nope', '--workdir=unused')
   assert result.returncode == 1 and result.stderr.strip().splitlines() == [
-      "error: --config=configs/study_thesis.py:nope: ValueError: unknown preset 'nope': use tiny, "
-      'sweep, cpu, gpu, gpu128, full or beyond']
+      "error: --config=configs/study_thesis.py:nope: unknown preset 'nope': use tiny, sweep, cpu, "
+      'gpu, gpu128, full or beyond (configs that take one: configs/study_thesis.py)']
   result = launch('--help')
   assert result.returncode == 0, result.stderr[-2000:]
   assert '--workdir' in result.stdout and '--mode' in result.stdout

@@ -7,8 +7,12 @@ directories are removed when the next run opens the workdir.
 
 import errno
 import json
+import logging
 import os
 import shutil
+import sys
+import threading
+import traceback
 from typing import Any
 
 import jax
@@ -37,6 +41,60 @@ class CheckpointWriteError(UserError):
   """A checkpoint could not be written (a full disk, a lost mount); the earlier ones are intact."""
 
 
+class _WriterErrorsHeld(logging.Filter):
+  """While a save may be writing in the background, the errors of Orbax's writer threads and
+  their asyncio loops (logged, raised in a thread, or unraisable in TensorStore's callbacks) are
+  held, not printed: one failed write cascades into hundreds of tracebacks, and the Checkpointer
+  reports it in one line (`reported`). `stop` restores the hooks and replays the first held
+  error where no failure was reported."""
+
+  LOGGERS = ('absl', 'asyncio')
+
+  def __init__(self):
+    super().__init__()
+    self.first, self.reported, self._hooks = None, False, None
+
+  def start(self) -> None:
+    if self._hooks is None:
+      self._hooks, self.reported = (threading.excepthook, sys.unraisablehook), False
+      threading.excepthook, sys.unraisablehook = self._thread_error, self._unraisable
+      for name in self.LOGGERS:
+        logging.getLogger(name).addFilter(self)
+
+  def stop(self) -> None:
+    if self._hooks is None:
+      return
+    for name in self.LOGGERS:
+      logging.getLogger(name).removeFilter(self)
+    if (threading.excepthook, sys.unraisablehook) == (self._thread_error, self._unraisable):
+      threading.excepthook, sys.unraisablehook = self._hooks
+    first, reported, self.first, self._hooks = self.first, self.reported, None, None
+    if first and not reported:
+      first()
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    held = record.levelno >= logging.ERROR and _from_writer(
+        record.exc_info[2] if record.exc_info else None, record.pathname)
+    if held:
+      self.first = self.first or (lambda: logging.getLogger(record.name).handle(record))
+    return not held
+
+  def _thread_error(self, args, hook_index: int = 0) -> None:
+    hook = (self._hooks or (threading.__excepthook__, sys.__unraisablehook__))[hook_index]
+    if not _from_writer(args.exc_traceback):
+      return hook(args)
+    self.first = self.first or (lambda: hook(args))
+
+  def _unraisable(self, args) -> None:
+    self._thread_error(args, 1)
+
+
+def _from_writer(tb, path: str = '') -> bool:
+  """Whether `path` or a frame of `tb` is in Orbax or asyncio."""
+  return any(f'{os.sep}{package}{os.sep}' in name for package in ('orbax', 'asyncio')
+             for name in [path, *(frame.filename for frame in traceback.extract_tb(tb))])
+
+
 def _directory_bytes(path: str) -> int:
   return sum(os.path.getsize(os.path.join(root, name))
              for root, _, names in os.walk(path) for name in names)
@@ -62,6 +120,7 @@ class Checkpointer:
     self._manager = ocp.CheckpointManager(directory, options=options)
     self._directory = directory
     self._writing: int | None = None  # the step of a save that may still run in the background
+    self._held = _WriterErrorsHeld()
 
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
@@ -90,6 +149,7 @@ class Checkpointer:
     if disc_state is not None:
       items['discriminator'] = ocp.args.StandardSave(disc_state)
     self._writing = step
+    self._held.start()
     try:
       self._manager.save(step, args=ocp.args.Composite(**items))
     except Exception as error:  # noqa: BLE001  (tensorstore and Orbax raise ValueError, OSError, ...)
@@ -119,6 +179,7 @@ class Checkpointer:
       room.append(f'needs ~{needs / 2**20:.1f} MB')
     if free is not None:
       room.append(f'{free / 2**20:.1f} MB free')
+    self._held.reported = True
     earlier = [s for s in self.written_steps() if s != step]
     intact = (f'the checkpoint of step {earlier[-1]} is intact' if earlier
               else 'there is no earlier checkpoint')
@@ -139,6 +200,7 @@ class Checkpointer:
       raise self._write_error(self._writing, error) from None
     if finished:
       self._writing = None
+      self._held.stop()
 
   def restore_meta(self, step: int | None = None) -> dict:
     step = self.latest_step() if step is None else step
@@ -185,6 +247,7 @@ class Checkpointer:
 
   def close(self) -> None:
     self._manager.close()
+    self._held.stop()
 
   def abandon(self) -> None:
     """Waits for and closes the manager, ignoring the failure of a save, when the run stops on
@@ -194,6 +257,7 @@ class Checkpointer:
         finish()
       except Exception:  # noqa: BLE001
         pass
+    self._held.stop()
 
 
 def placed(tree):

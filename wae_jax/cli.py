@@ -7,6 +7,7 @@ is importable on its own (wae_jax.run_modes, wae_jax.train.train_and_evaluate, w
 import ast
 import glob
 import os
+import re
 import sys
 
 from absl import app, flags, logging
@@ -51,16 +52,20 @@ def takes_preset(path: str) -> bool:
              for node in tree.body)
 
 
+def preset_configs(path: str) -> str:
+  """The configs beside `path` that take a preset, for a message."""
+  return ', '.join(sorted(p for p in glob.glob(os.path.join(os.path.dirname(path) or '.', '*.py'))
+                          if takes_preset(p))) or 'none'
+
+
 def preset_mistake(argv: list[str]) -> str | None:
   """What is wrong with `--config=<path>:<preset>` where the config takes no preset, else None."""
   for arg in argv[1:]:
     if arg.startswith('--config=') and ':' in arg:
       path = arg[len('--config='):].split(':', 1)[0]
       if os.path.isfile(path) and not takes_preset(path):
-        presets = sorted(p for p in glob.glob(os.path.join(os.path.dirname(path) or '.', '*.py'))
-                         if takes_preset(p))
         return (f'{arg}: {path} takes no preset; drop ":{arg.split(":", 1)[1]}" (configs that take '
-                f'one: {", ".join(presets) or "none"})')
+                f'one: {preset_configs(path)})')
   return None
 
 
@@ -77,9 +82,11 @@ def parse_flags(argv: list[str]) -> list[str]:
     return FLAGS(argv)
   except flags.Error as error:
     message = str(error)
-    if 'Error whilst parsing config file' in message:  # the config's own exception, not its traceback
+    if 'Error whilst parsing config file' in message:  # the config's own message, not its traceback
       given = next(arg for arg in argv if arg.startswith('--config='))
-      fail(f'{given}: {message.strip().splitlines()[-1].strip()}')
+      reason = re.sub(r'^\w+: ', '', message.strip().splitlines()[-1].strip())  # less "ValueError: "
+      path, _, preset = given[len('--config='):].partition(':')
+      fail(f'{given}: {reason}' + (f' (configs that take one: {preset_configs(path)})' if preset else ''))
     fail(message.replace('\n', ' ') + ' (see --help)')
   except (AttributeError, KeyError):  # ml_collections: an override of a field the config lacks
     field = unknown_override(argv)

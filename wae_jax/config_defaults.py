@@ -90,7 +90,7 @@ def base_config() -> ml_collections.ConfigDict:
   config.data.tfds_data_dir = ''  # for source='tfds'
   config.data.crop = 140  # centre crop (pixels at 178x218) before the resize; 0 = no crop
   config.data.flip = False  # random horizontal flip (training only)
-  config.data.workers = 2  # decoding processes
+  config.data.workers = 2  # training's decoding processes (data.eval_batches decodes in threads)
   config.data.prefetch = 4  # batches decoded ahead
   config.data.strict = False  # True: a corrupt image stops the run instead of being skipped
 
