@@ -15,7 +15,7 @@ import orbax.checkpoint as ocp
 import pytest
 
 import wae_jax
-from wae_jax import checkpoint, hooks, train
+from wae_jax import hooks, train, writer_errors
 from wae_jax.checkpoint import CheckpointWriteError
 
 from test_preemption import config_file
@@ -110,7 +110,7 @@ def test_writer_errors_are_held_during_a_save_and_the_hooks_restored(monkeypatch
   monkeypatch.setattr(threading, 'excepthook', lambda args: seen.append(('thread', args.exc_value)))
   monkeypatch.setattr(sys, 'unraisablehook', lambda args: seen.append(('unraisable', args.exc_value)))
   hooks_before = threading.excepthook, sys.unraisablehook
-  held = checkpoint._WriterErrorsHeld()
+  held = writer_errors.WriterErrorsHeld()
   held.start()
   for target in (closed_loop_error, UnraisableError, closed_loop_error):
     thread = threading.Thread(target=target)

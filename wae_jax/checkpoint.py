@@ -7,12 +7,8 @@ directories are removed when the next run opens the workdir.
 
 import errno
 import json
-import logging
 import os
 import shutil
-import sys
-import threading
-import traceback
 from typing import Any
 
 import jax
@@ -20,7 +16,7 @@ import ml_collections
 import orbax.checkpoint as ocp
 from etils import epath
 
-from wae_jax import objectives
+from wae_jax import objectives, writer_errors
 from wae_jax.config_defaults import base_config, flat_fields, is_fixed_on_resume
 from wae_jax.errors import ConfigError, UserError, WorkdirError
 from wae_jax.train_state import TrainState
@@ -39,60 +35,6 @@ def checkpoint_dir(workdir: str) -> str:
 
 class CheckpointWriteError(UserError):
   """A checkpoint could not be written (a full disk, a lost mount); the earlier ones are intact."""
-
-
-class _WriterErrorsHeld(logging.Filter):
-  """While a save may be writing in the background, the errors of Orbax's writer threads and
-  their asyncio loops (logged, raised in a thread, or unraisable in TensorStore's callbacks) are
-  held, not printed: one failed write cascades into hundreds of tracebacks, and the Checkpointer
-  reports it in one line (`reported`). `stop` restores the hooks and replays the first held
-  error where no failure was reported."""
-
-  LOGGERS = ('absl', 'asyncio')
-
-  def __init__(self):
-    super().__init__()
-    self.first, self.reported, self._hooks = None, False, None
-
-  def start(self) -> None:
-    if self._hooks is None:
-      self._hooks, self.reported = (threading.excepthook, sys.unraisablehook), False
-      threading.excepthook, sys.unraisablehook = self._thread_error, self._unraisable
-      for name in self.LOGGERS:
-        logging.getLogger(name).addFilter(self)
-
-  def stop(self) -> None:
-    if self._hooks is None:
-      return
-    for name in self.LOGGERS:
-      logging.getLogger(name).removeFilter(self)
-    if (threading.excepthook, sys.unraisablehook) == (self._thread_error, self._unraisable):
-      threading.excepthook, sys.unraisablehook = self._hooks
-    first, reported, self.first, self._hooks = self.first, self.reported, None, None
-    if first and not reported:
-      first()
-
-  def filter(self, record: logging.LogRecord) -> bool:
-    held = record.levelno >= logging.ERROR and _from_writer(
-        record.exc_info[2] if record.exc_info else None, record.pathname)
-    if held:
-      self.first = self.first or (lambda: logging.getLogger(record.name).handle(record))
-    return not held
-
-  def _thread_error(self, args, hook_index: int = 0) -> None:
-    hook = (self._hooks or (threading.__excepthook__, sys.__unraisablehook__))[hook_index]
-    if not _from_writer(args.exc_traceback):
-      return hook(args)
-    self.first = self.first or (lambda: hook(args))
-
-  def _unraisable(self, args) -> None:
-    self._thread_error(args, 1)
-
-
-def _from_writer(tb, path: str = '') -> bool:
-  """Whether `path` or a frame of `tb` is in Orbax or asyncio."""
-  return any(f'{os.sep}{package}{os.sep}' in name for package in ('orbax', 'asyncio')
-             for name in [path, *(frame.filename for frame in traceback.extract_tb(tb))])
 
 
 def _directory_bytes(path: str) -> int:
@@ -120,7 +62,7 @@ class Checkpointer:
     self._manager = ocp.CheckpointManager(directory, options=options)
     self._directory = directory
     self._writing: int | None = None  # the step of a save that may still run in the background
-    self._held = _WriterErrorsHeld()
+    self._held = writer_errors.WriterErrorsHeld()
 
   def latest_step(self) -> int | None:
     return self._manager.latest_step()
