@@ -26,11 +26,8 @@ EXACT_CASES = [pytest.param(model, objective, marks=() if model == 'wae' or obje
 
 def tiny_config(model, objective):
   config = base_config()
-  config.model.name = model
-  config.objective.name = objective
-  config.model.image_size = 32
-  config.model.width = 1 / 16
-  config.model.latent_dim = 8
+  config.model.name, config.objective.name = model, objective
+  config.model.image_size, config.model.width, config.model.latent_dim = 32, 1 / 16, 8
   return config
 
 
