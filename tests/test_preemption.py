@@ -36,9 +36,14 @@ SIGNALLED_LAUNCH = textwrap.dedent('''
       def __next__(self):
         self.fetched += 1
         if me and self.fetched == at and 'SIGNAL_PRESSES' in os.environ:
+          number = signal.Signals[os.environ['SIGNAL']]
           for press in range(int(os.environ['SIGNAL_PRESSES'])):
-            time.sleep(press)
-            os.killpg(os.getpgid(0), signal.Signals[os.environ['SIGNAL']])
+            handler, waited = signal.getsignal(number), time.monotonic()
+            os.killpg(os.getpgid(0), number)
+            # The next press once this one was handled (its handler swapped), as a person sees
+            # it; two presses before the process runs Python again are one signal.
+            while signal.getsignal(number) is handler and time.monotonic() - waited < 30:
+              time.sleep(0.05)
         elif me and self.fetched == at:
           os.kill(os.getpid(), signal.Signals[os.environ['SIGNAL']])
         return next(self.batches)
