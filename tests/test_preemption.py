@@ -22,6 +22,8 @@ from test_train import REPO, restore_states, run_in_subprocess, tiny_config
 SIGNALLED_LAUNCH = textwrap.dedent('''
     import os, runpy, signal, sys, time
     from wae_jax import data
+    # As started from a terminal: a background job's children inherit SIGINT ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     opened, at = data.train_batches, int(os.environ['SIGNAL_AT'])
     me = os.environ.get('JAX_PROCESS_ID', '0') == os.environ.get('SIGNAL_PROCESS', '0')
 
