@@ -23,7 +23,7 @@ class Model:
   def __init__(self, config: ml_collections.ConfigDict, variables: dict, step: int = 0,
                autoencoder: models.AutoEncoder | None = None, workdir: str | None = None):
     """`autoencoder`: the built networks of `config`, if the caller has them; `workdir`: where the
-        samplers keep their fits (None: in memory), named with `batch_stats_tag`."""
+    samplers keep their fits (None: in memory), named with `batch_stats_tag`."""
     self.config = config
     self.variables = variables
     self.step = step
@@ -59,8 +59,8 @@ class Model:
   def with_recomputed_batch_stats(self, batches: Iterable[np.ndarray], seed: int = 0,
                                   tag: str | None = None) -> 'Model':
     """This model with every BatchNorm layer's statistics re-estimated with its current weights:
-        training-mode batch moments (noise from `seed`) averaged over `batches`, which replace the
-        running averages that lag the weights early in training. `tag` names them in fit files."""
+    training-mode batch moments (noise from `seed`) averaged over `batches`, which replace the
+    running averages that lag the weights early in training. `tag` names them in fit files."""
     @jax.jit
     def batch_moments(variables, images, noise):
       # From zero running statistics, one training-mode update leaves (1 - m) x the batch's own.

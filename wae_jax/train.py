@@ -18,8 +18,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                        evaluator: evaluation.Evaluator | None = None,
                        description: str = 'train') -> tuple[Any, Any]:
   """Trains (or resumes) the model of `config` in `workdir`; returns the final (auto-encoder
-    state, discriminator state or None). `evaluator`, where given, lends its FID network and
-    reference to the periodic evaluations; `description` labels the progress bar."""
+  state, discriminator state or None). `evaluator`, where given, lends its FID network and
+  reference to the periodic evaluations; `description` labels the progress bar."""
   preflight.prepare_run(config, workdir)
   # The data next: a missing dataset is reported before minutes of model initialisation.
   batches = data.train_batches(config.data, config.model.image_size, config.train.batch_size,

@@ -10,8 +10,8 @@ import traceback
 
 class WriterErrorsHeld(logging.Filter):
   """Holds, while a save may be writing, the errors of Orbax's writer threads and their asyncio
-    loops (logged, raised in a thread, or unraisable in TensorStore's callbacks). `stop` restores the
-    hooks and replays the first held error where the Checkpointer reported no failure (`reported`)."""
+  loops (logged, raised in a thread, or unraisable in TensorStore's callbacks). `stop` restores the
+  hooks and replays the first held error where the Checkpointer reported no failure (`reported`)."""
 
   LOGGERS = ('absl', 'asyncio')
 

@@ -13,8 +13,8 @@ FIGURE_PAIRS = 6
 def figure_row(workdir: str, label: str, config: ml_collections.ConfigDict | None = None,
                step: int | None = None, sampler: str = 'prior') -> figures.ModelRow:
   """The band of the checkpoint of `step` (default: the latest) in `workdir`: samples from `sampler`
-    with the run's seed, the first test images over their reconstructions, one interpolation. `config`
-    (default: the checkpoint's) names the seed, data and BatchNorm statistics, as scored."""
+  with the run's seed, the first test images over their reconstructions, one interpolation. `config`
+  (default: the checkpoint's) names the seed, data and BatchNorm statistics, as scored."""
   model = api.load(workdir, step)
   config = model.config if config is None else config
   model = runner.with_configured_batch_stats(model, config)

@@ -77,7 +77,7 @@ def host_split_batches(config: ml_collections.ConfigDict, split: str, batch_size
 def compute_reference_stats(config: ml_collections.ConfigDict, output_path: str | None = None,
                             feature_extractor: Callable[[np.ndarray], np.ndarray] | None = None) -> str:
   """Saves the FID features and statistics of config.eval.split with the data protocol; returns
-    the path. With several processes each computes its share and process 0 saves them all."""
+  the path. With several processes each computes its share and process 0 saves them all."""
   path = output_path or reference_stats_path(config)
   protocol = data_protocol(config)
   extractor = feature_extractor or make_feature_extractor(config)

@@ -59,7 +59,7 @@ class Measurement:
 @dataclasses.dataclass(frozen=True)
 class Score:
   """One score. `compute` turns an ImageSet and the Reference into the result; `pixels` scores
-    a uint8 batch of single images, `paired` a batch against its originals (per image)."""
+  a uint8 batch of single images, `paired` a batch against its originals (per image)."""
   name: str
   heading: str
   better: str  # 'lower' | 'higher'
@@ -122,7 +122,7 @@ PAIRED_SCORES = {score.name: score.paired for score in SCORES if score.paired is
 
 def result(images: ImageSet, reference: Reference) -> dict[str, float]:
   """{'count': N through the Inception network, 'images': all scored, score: value, score_std:
-    spread} of every score the set has (paired ones only where it had originals)."""
+  spread} of every score the set has (paired ones only where it had originals)."""
   values: dict[str, float] = {'count': images.count, 'images': images.num_images}
   for score in SCORES:
     if score.paired is not None and score.name not in images.pixel_scores:
@@ -136,7 +136,7 @@ def result(images: ImageSet, reference: Reference) -> dict[str, float]:
 
 class ImageScores:
   """Collects a stream of uint8 batches into an ImageSet: features of the first `feature_limit`
-    images (None: all) and running means of the pixel (and, with `paired`, paired) scores."""
+  images (None: all) and running means of the pixel (and, with `paired`, paired) scores."""
 
   def __init__(self, feature_extractor: Callable[[np.ndarray], np.ndarray],
                feature_limit: int | None = None, paired: bool = False):

@@ -83,7 +83,7 @@ def summary_tables(members: list[Member], records: dict[str, dict]) -> str:
 def paired_differences(members: list[Member], records: dict[str, dict],
                        pairs: list[tuple[str, str]]) -> list[dict]:
   """For each pair (A, B) present, grid point, part and score: the per-seed differences A - B, their
-    mean and SD, the seeds favouring A, the verdict, the sign test's and t-test's p and ESTABLISHED."""
+  mean and SD, the seeds favouring A, the verdict, the sign test's and t-test's p and ESTABLISHED."""
   groups = _groups(members)
   rows = []
   for a, b in pairs:

@@ -65,7 +65,7 @@ class ImageFile:
 def score_stream(context: Context, part: str, batches: Iterable[tuple], total: int, first: int,
                  paired: bool = False, figure_items: int = 0) -> tuple[dict, np.ndarray | None]:
   """Scores this host's share of a part (images from `first` of `total`), `batches` of (uint8
-    images, originals or None, figure items); returns every process's scores and the figure items."""
+  images, originals or None, figure items); returns every process's scores and the figure items."""
   config = context.config.eval
   limit = config.feature_images
   scores = ImageScores(context.feature_extractor, None if limit < 0 else max(0, limit - first), paired)

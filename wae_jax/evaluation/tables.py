@@ -103,7 +103,7 @@ def run_label(workdir: str, record: dict) -> str:
 def compare_tables(records: dict[str, dict], real: dict | None = None,
                    labels: dict[str, str] | None = None) -> str:
   """Tables 4.3-4.5 of {workdir: metrics.json}: a row per run (`labels`, default 'model
-    (objective)') and the real-data row of `real` (default: the first run's)."""
+  (objective)') and the real-data row of `real` (default: the first run's)."""
   real = real or next(iter(records.values()))
   labels = labels or {workdir: f'{record["model"]} ({record["objective"]})'
                       for workdir, record in records.items()}
@@ -120,7 +120,7 @@ def compare_tables(records: dict[str, dict], real: dict | None = None,
 
 def compare(workdirs: list[str], output_path: str) -> list[str]:
   """Writes the runs' tables to output_path and their figure beside it (.png, where the
-    checkpoints are still there); returns the paths written."""
+  checkpoints are still there); returns the paths written."""
   records = {workdir: read_metrics(workdir, IMAGE_PARTS) for workdir in workdirs}
   real = next((record for record in records.values() if 'real' in record['parts']), None)
   if real is None:

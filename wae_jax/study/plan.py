@@ -112,7 +112,7 @@ def variant_name(name: str, sampler: str) -> str:
 
 def runs_of(study: ml_collections.ConfigDict, reference_stats: str | None = None) -> list[Run]:
   """Every (seed, grid point, experiment) with its own complete config, ordered by seed, then
-    grid point, experiment last, so an interrupted study holds complete pairs."""
+  grid point, experiment last, so an interrupted study holds complete pairs."""
   runs = []
   for seed in study.seeds:
     for point in grid_points(study):
