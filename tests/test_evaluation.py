@@ -500,10 +500,11 @@ def test_real_model_and_fid_network_on_the_shared_celeba_sample(tmp_path):
   except evaluation.EvaluationError as error:
     pytest.skip(f'no FID weights: {error}')
   statistics = fid.RunningStatistics()  # of the first 80 test images: quicker than the whole split
-  for batch in data.eval_batches(config.data, 'test', 32, 20, max_images=80):
-    statistics.update(extractor(figures.to_uint8(batch)))
+  features = [extractor(figures.to_uint8(batch))
+              for batch in data.eval_batches(config.data, 'test', 32, 20, max_images=80)]
+  statistics.update(np.concatenate(features))
   fid.save_statistics(config.eval.reference_stats, *statistics.mean_and_covariance(), statistics.count,
-                      evaluation.data_protocol(config))
+                      evaluation.data_protocol(config), features=np.concatenate(features))
   ae_state, _ = create_train_states(config, models.build_for(config), jax.random.key(0))
   model = api.Model(config, {'params': ae_state.params, 'batch_stats': ae_state.batch_stats}, step=0)
 
