@@ -21,6 +21,7 @@ from wae_jax.config_defaults import base_config
 from wae_jax.data import DataError
 from wae_jax.api import Model
 from wae_jax.errors import ConfigError, InputError, WorkdirError
+from wae_jax.hooks import read_scalars
 from wae_jax.models import build_for
 from wae_jax.train_state import create_train_states
 
@@ -380,25 +381,6 @@ def test_summary_mode_prints_parameter_counts():
             for line in lines if ' params: ' in line}
   assert set(counts) == {'encoder', 'decoder', 'discriminator'}
   assert all(count > 0 for count in counts.values())
-
-
-def read_scalars(workdir):
-  """{tag: [(step, value)]} from the TensorBoard event files in workdir (TFRecord framing)."""
-  from tensorboardX.proto import event_pb2
-  scalars = {}
-  for name in os.listdir(workdir):
-    if not name.startswith('events.out.tfevents'):
-      continue
-    with open(os.path.join(workdir, name), 'rb') as f:
-      content = f.read()
-    offset = 0
-    while offset < len(content):
-      length = int.from_bytes(content[offset:offset + 8], 'little')
-      event = event_pb2.Event.FromString(content[offset + 12:offset + 12 + length])
-      offset += 12 + length + 4
-      for value in event.summary.value:
-        scalars.setdefault(value.tag, []).append((event.step, value.simple_value))
-  return scalars
 
 
 def test_fid_during_training_is_logged_to_tensorboard(image_folder, tmp_path):
