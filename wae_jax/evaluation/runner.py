@@ -35,11 +35,7 @@ class Evaluator:
                reference: Reference | None = None):
     self.config = config
     needed = any(evaluators.kind(block.type).needs_reference for block in config.evals.values())
-    if needed and reference is None:
-      reference = reference_stats.load_reference(config)
-    self.reference = reference
-    self.feature_extractor = feature_extractor or (
-        reference_stats.make_feature_extractor(config) if needed else None)
+    self.feature_extractor, self.reference = _scoring(config, needed, feature_extractor, reference)
 
   def settings(self, parts: tuple[str, ...] | None = None) -> dict[str, dict]:
     """What each part's result depends on besides the checkpoint and the data protocol."""
@@ -79,6 +75,14 @@ class Evaluator:
         yield f'{name}/{score}', value
 
 
+def _scoring(config: ml_collections.ConfigDict, needed: bool, feature_extractor, reference):
+  """The FID network and reference as given, each loaded where `needed` and not given."""
+  if needed:
+    reference = reference if reference is not None else reference_stats.load_reference(config)
+    feature_extractor = feature_extractor or reference_stats.make_feature_extractor(config)
+  return feature_extractor, reference
+
+
 def run_record(model, config: ml_collections.ConfigDict) -> dict:
   """What a metrics.json record says besides its parts: the checkpoint and the protocol."""
   return {
@@ -116,9 +120,8 @@ def periodic_evaluators(config: ml_collections.ConfigDict,
   config.evals block with every > 0. Loads the reference now, so missing statistics fail first."""
   blocks = [name for name, block in config.evals.items() if block.get('every', 0) > 0]
   built = evaluators.build(config, tuple(blocks))
-  if config.train.fid_every > 0 or any(part.needs_reference for part in built.values()):
-    reference = reference if reference is not None else reference_stats.load_reference(config)
-    feature_extractor = feature_extractor or reference_stats.make_feature_extractor(config)
+  needed = config.train.fid_every > 0 or any(part.needs_reference for part in built.values())
+  feature_extractor, reference = _scoring(config, needed, feature_extractor, reference)
   context = streaming.Context(config, feature_extractor, reference)
   periodic = []
   if config.train.fid_every > 0:
