@@ -88,6 +88,14 @@ def test_the_plan_gives_each_run_its_own_config_and_the_evaluation_a_copy():
   assert plan.pairs == [('wae_resnet', 'wae'), ('vae_resnet', 'vae')] and plan.samplers == ['prior']
 
 
+def test_each_pair_of_experiments_is_also_compared_with_every_further_sampler():
+  config = study_config('tiny')
+  config.experiments, config.samplers = ('wae', 'wae_resnet', 'rae'), ('prior', 'gmm')
+  config.pairs = (('wae_resnet', 'wae'), ('rae+gmm', 'rae'), ('vae_resnet', 'vae'))
+  assert study.make_plan(config, '/nonexistent').pairs == [
+      ('wae_resnet', 'wae'), ('wae_resnet+gmm', 'wae+gmm'), ('rae+gmm', 'rae')]
+
+
 def test_an_unknown_override_names_the_field():
   config = study_config('tiny')
   config.overrides.model.widht = 2.0

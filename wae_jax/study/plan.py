@@ -161,5 +161,16 @@ def make_plan(study: ml_collections.ConfigDict, directory: str) -> Plan:
                         f'{runs[0].name}: one study, one reference set')
   known = {variant_name(experiment, sampler) for experiment in experiments_of(study)
            for sampler in sampler_names}
-  pairs = [tuple(pair) for pair in study.get('pairs', ()) if all(name in known for name in pair)]
+  pairs = [pair for pair in _pairs_per_sampler(study.get('pairs', ()), sampler_names)
+           if all(name in known for name in pair)]
   return Plan(study, directory, runs, sampler_names, steps, pairs, eval_config)
+
+
+def _pairs_per_sampler(pairs, sampler_names: list[str]) -> list[tuple[str, str]]:
+  """The study's pairs, and each pair of two experiments again with every further sampler:
+  ('wae_resnet', 'wae') with gmm also gives ('wae_resnet+gmm', 'wae+gmm')."""
+  expanded = []
+  for a, b in pairs:
+    variants = [PRIOR] if any('+' in name for name in (a, b)) else sampler_names
+    expanded += [(variant_name(a, sampler), variant_name(b, sampler)) for sampler in variants]
+  return list(dict.fromkeys(expanded))
