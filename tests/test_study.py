@@ -96,6 +96,29 @@ def test_each_pair_of_experiments_is_also_compared_with_every_further_sampler():
       ('wae_resnet', 'wae'), ('wae_resnet+gmm', 'wae+gmm'), ('rae+gmm', 'rae')]
 
 
+def test_budget_presets_score_the_wae_pair_at_every_doubling_with_both_samplers():
+  cpu = study.runs_of(study_config('cpu'))[2].config
+  for preset, size, steps in (('budget32', 32, [200, 400, 800, 1600, 3200]), ('budget64', 64, [400, 800])):
+    config = study_config(preset)
+    plan = study.make_plan(config, '/nonexistent')
+    assert [run.name for run in plan.runs] == ['wae_seed0', 'wae_resnet_seed0']
+    assert plan.pairs == [('wae_resnet', 'wae'), ('wae_resnet+gmm', 'wae+gmm')]
+    assert plan.parts == ('samples', 'latent') and plan.samplers == ['prior', 'gmm']
+    for run in plan.runs:
+      check_config(run.config, num_devices=1)
+      assert plan.steps[run.name] == steps and run.config.model.image_size == size
+      assert (run.config.data.to_dict(), run.config.eval.num_samples) == (cpu.data.to_dict(), 1000)
+      assert run.config.eval.gmm_iterations == 2000
+
+
+def test_study_parts_must_include_the_samples_and_be_parts_of_a_model():
+  config = study_config('tiny')
+  for parts in (('latent',), ('samples', 'real'), ('samples', 'sharpness')):
+    config.parts = parts
+    with pytest.raises(ConfigError, match=r'^study parts .*: use samples and any of reconstructions, '):
+      study.make_plan(config, '/nonexistent')
+
+
 def test_an_unknown_override_names_the_field():
   config = study_config('tiny')
   config.overrides.model.widht = 2.0
@@ -120,11 +143,13 @@ def test_beyond_preset_is_four_objectives_on_one_architecture_each_with_two_samp
 
 
 def test_a_study_scores_each_further_sampler_without_retraining(tmp_path, monkeypatch):
-  """One run, samplers prior and gmm: the gmm variant's samples are its own (eval_gmm/), its
-  other parts the prior's; tables, pairs and figure hold both; again, nothing is recomputed."""
+  """One run, samplers prior and gmm, three of the four parts: the gmm variant's samples and
+  latent part are its own (eval_gmm/), its reconstructions the prior's; tables, pairs and figure
+  hold both, without the part not scored; again, nothing is recomputed."""
   config = study_config('tiny')
   config.experiments, config.samplers = ('rae',), ('prior', 'gmm')
   config.pairs, config.eval_at = (('rae+gmm', 'rae'),), (1.0,)
+  config.parts = ('samples', 'reconstructions', 'latent')
   config.overrides.train.num_steps, config.overrides.train.checkpoint_every = 4, 4
   config.overrides.eval.num_samples = config.overrides.eval.num_reconstructions = 16
   config.overrides.eval.num_interpolations = 2
@@ -135,7 +160,9 @@ def test_a_study_scores_each_further_sampler_without_retraining(tmp_path, monkey
     workdir = os.path.join(directory, 'runs', run['name'])
     with open(os.path.join(workdir, 'eval_gmm', 'metrics.json')) as file:
       gmm = json.load(file)['parts']
-    assert set(gmm) == {'samples'} and 'gmm: 2 full-covariance' in gmm['samples']['settings']['sampler']
+    assert set(gmm) == {'samples', 'latent'} and 'gmm: 2 full-covariance' in gmm['samples']['settings']['sampler']
+    assert 'log_density_gmm' in gmm['latent'] and 'log_density_gmm' not in run['metrics']['4']['parts']['latent']
+    assert run['metrics']['4']['parts']['latent']['total_variance'] == gmm['latent']['total_variance']
     assert run['samples_by_sampler']['gmm']['4']['fid'] == gmm['samples']['fid']
     assert gmm['samples']['fid'] != run['metrics']['4']['parts']['samples']['fid']
     assert os.path.isfile(os.path.join(workdir, 'samplers', 'gmm_step4.npz'))
@@ -151,6 +178,10 @@ def test_a_study_scores_each_further_sampler_without_retraining(tmp_path, monkey
   assert [row.split('|')[1].strip() for row in samples_rows] == [
       'rae (rae, seed 0)', 'rae+gmm (rae, seed 0)', 'real data']
   assert '### rae+gmm - rae, per seed' in tables
+  assert 'Table 4.3' not in tables and 'interpolations' not in results['runs'][0]['metrics']['4']['parts']
+  latent_rows = table_rows(tables.split('### Held-out codes')[1].split('\n### ')[0])
+  assert [row.split('|')[1].strip() for row in latent_rows] == ['rae', 'rae+gmm']
+  assert latent_rows[0].split('|')[5].strip() == '-' and latent_rows[1].split('|')[5].strip() != '-'
   # Each run's weighted terms add up to the loss logged in the same window.
   for run in results['runs']:
     terms = run['loss_terms']

@@ -353,7 +353,7 @@ def test_launcher_flag_mistakes_are_one_line_and_help_succeeds():
   result = launch('--mode=study', '--config=configs/study_thesis.py:nope', '--workdir=unused')
   assert result.returncode == 1 and result.stderr.strip().splitlines() == [
       "error: --config=configs/study_thesis.py:nope: unknown preset 'nope': use tiny, sweep, cpu, "
-      'gpu, gpu128, full or beyond (configs that take one: configs/study_thesis.py)']
+      'gpu, gpu128, full, beyond, budget32 or budget64 (configs that take one: configs/study_thesis.py)']
   result = launch('--help')
   assert result.returncode == 0, result.stderr[-2000:]
   assert '--workdir' in result.stdout and '--mode' in result.stdout

@@ -7,7 +7,7 @@ import numpy as np
 from scipy import stats
 
 from wae_jax.evaluation.scores import SCORES
-from wae_jax.evaluation.tables import ARROWS, TABLES, format_value, part_scores
+from wae_jax.evaluation.tables import ARROWS, format_value, part_scores, tabled_parts
 
 
 ESTABLISHED = ("A pair's difference is established when the paired t-test over seeds gives p < 0.05 "
@@ -62,11 +62,41 @@ def _mean_sd(values: list[float], score) -> str:
   return f'{format_value(score, float(np.mean(values)))} ± {format_value(score, float(np.std(values, ddof=1)))}'
 
 
+@dataclasses.dataclass(frozen=True)
+class LatentColumn:
+  name: str
+  heading: str
+  digits: int = 1
+  scale: float = 1.0
+
+
+LATENT_COLUMNS = (LatentColumn('total_variance', "codes' total variance (share of the prior's)"),
+                  LatentColumn('mean_norm', "norm of the codes' mean", 2),
+                  LatentColumn('log_density_prior', 'mean log-density, prior'),
+                  LatentColumn('log_density_gmm', 'mean log-density, gmm'))
+
+
+def latent_table(members: list[Member], records: dict[str, dict], prior_variance: dict[str, float]) -> str:
+  """Markdown: the latent diagnostics of each model's held-out codes, mean ± SD over seeds, the
+  total variance also as a share of its prior's (`prior_variance` by group label: d sigma_z^2)."""
+  lines = ['### Held-out codes (latent part): mean ± SD over seeds', '',
+           '| Model | ' + ' | '.join(column.heading for column in LATENT_COLUMNS) + ' | seeds |',
+           '|---|' + '---:|' * (len(LATENT_COLUMNS) + 1)]
+  for label, by_seed in _groups(members).items():
+    results = [records[member.name]['parts']['latent'] for member in by_seed.values()]
+    cells = [_mean_sd([result[column.name] for result in results], column) if column.name in results[0]
+             else '-' for column in LATENT_COLUMNS]
+    share = np.mean([result['total_variance'] for result in results]) / prior_variance[label]
+    cells[0] += f' ({share:.0%})'
+    lines.append(f'| {label} | {" | ".join(cells)} | {len(results)} |')
+  return '\n'.join(lines) + '\n'
+
+
 def summary_tables(members: list[Member], records: dict[str, dict]) -> str:
   """Markdown: per part, each model's every score as mean ± SD (sample SD) over its seeds."""
   groups = _groups(members)
   sections = []
-  for part, title in TABLES:
+  for part, title in tabled_parts(records):
     scores = part_scores(part, records)
     lines = [f'### {title.split(":")[0]}: mean ± SD over seeds', '',
              '| Model | ' + ' | '.join(f'{score.heading} {ARROWS[score.better]}' for score in scores)
@@ -93,7 +123,7 @@ def paired_differences(members: list[Member], records: dict[str, dict],
       seeds = sorted(set(runs_a) & set(runs_b))
       if not seeds:
         continue
-      for part, _ in TABLES:
+      for part, _ in tabled_parts(records):
         for score in part_scores(part, records):
           if score.name not in records[runs_a[seeds[0]].name]['parts'][part]:
             continue

@@ -48,6 +48,12 @@ def _header(scores) -> list[str]:
           '|---|' + '---:|' * (len(scores) + 1) + '---|']
 
 
+def tabled_parts(records: dict[str, dict]) -> list[tuple[str, str]]:
+  """The (part, title) of TABLES that every record has (a study may score some parts only)."""
+  return [(part, title) for part, title in TABLES
+          if all(part in record['parts'] for record in records.values())]
+
+
 def part_scores(part: str, records: dict[str, dict]) -> list:
   """The scores of SCORES that some run reports for `part` (paired scores: reconstructions)."""
   return [score for score in SCORES
@@ -108,7 +114,7 @@ def compare_tables(records: dict[str, dict], real: dict | None = None,
   labels = labels or {workdir: f'{record["model"]} ({record["objective"]})'
                       for workdir, record in records.items()}
   sections = []
-  for part, title in TABLES:
+  for part, title in tabled_parts(records):
     scores = part_scores(part, records)
     lines = [f'## {title}', ''] + _header(scores)
     for workdir, record in records.items():

@@ -10,7 +10,7 @@ import numpy as np
 import tqdm
 
 from wae_jax import api, atomic_files, evaluation, train
-from wae_jax.study.plan import PRIOR, REAL_DIR, Plan, Run, eval_dir, variant_name
+from wae_jax.study.plan import PRIOR, REAL_DIR, SAMPLER_PARTS, Plan, Run, eval_dir, variant_name
 
 TIMING_FILE = 'study_timing.json'
 
@@ -83,11 +83,12 @@ class Execution:
 
   def _evaluate(self, run: Run | None, workdir: str, reference, label: str,
                 step: int | None = None, sampler: str = PRIOR) -> dict:
-    """The metrics of the real images (run None), or of a run's checkpoint of `step`: every part
-    with the prior; with another sampler only its samples, the other parts the prior's."""
+    """The metrics of the real images (run None), or of a run's checkpoint of `step`: the plan's
+    parts with the prior; with another sampler its samples and latent part, the others the prior's."""
     config = (self.plan.eval_config if run is None else run.config).copy_and_resolve_references()
     config.eval.sampler = sampler
-    parts = ('real',) if run is None else evaluation.MODEL_PARTS if sampler == PRIOR else ('samples',)
+    parts = ('real',) if run is None else self.plan.parts if sampler == PRIOR else tuple(
+        part for part in self.plan.parts if part in SAMPLER_PARTS)
     directory = evaluation.EVAL_DIR if run is None else eval_dir(step, run.config.train.num_steps, sampler)
     evaluator = evaluation.Evaluator(config, self.feature_extractor(), reference)
     key = (f'eval_seconds/{REAL_DIR}' if run is None
@@ -103,9 +104,9 @@ class Execution:
     record = evaluation.read_metrics(workdir, parts, directory)
     if sampler == PRIOR:
       return record
-    with_prior = evaluation.read_metrics(workdir, evaluation.MODEL_PARTS,
+    with_prior = evaluation.read_metrics(workdir, self.plan.parts,
                                          eval_dir(step, run.config.train.num_steps))
-    return {**with_prior, 'parts': {**with_prior['parts'], 'samples': record['parts']['samples']}}
+    return {**with_prior, 'parts': {**with_prior['parts'], **record['parts']}}
 
 
 def _read_json(path: str) -> dict:

@@ -16,6 +16,7 @@ RUNS_DIR = 'runs'
 REAL_DIR = 'real_data'
 REFERENCE_FILE = 'reference_stats.npz'
 PRIOR = 'prior'
+SAMPLER_PARTS = ('samples', 'latent')  # the parts a further sampler changes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +37,7 @@ class Plan:
   runs: list[Run]
   samplers: list[str]  # the prior first
   steps: dict[str, list[int]]  # by run name: the checkpoint steps scored
+  parts: tuple[str, ...]  # the parts scored with the prior (further samplers: samples alone)
   pairs: list[tuple[str, str]]  # the study's pairs whose variants it has
   eval_config: ml_collections.ConfigDict  # the reference and real data's (a copy of the first run's)
 
@@ -105,6 +107,16 @@ def samplers_of(study: ml_collections.ConfigDict) -> list[str]:
   return [PRIOR] + [name for name in dict.fromkeys(names) if name != PRIOR]
 
 
+def parts_of(study: ml_collections.ConfigDict) -> tuple[str, ...]:
+  """study.parts (default: every part of a model's evaluation); samples always among them."""
+  parts = tuple(_listed(study.get('parts', evaluation.MODEL_PARTS)))
+  unknown = [part for part in parts if part not in evaluation.MODEL_PARTS]
+  if unknown or 'samples' not in parts:
+    raise ConfigError(f'study parts {",".join(parts)}: use samples and any of '
+                      f'{", ".join(part for part in evaluation.MODEL_PARTS if part != "samples")}')
+  return parts
+
+
 def variant_name(name: str, sampler: str) -> str:
   """A run or experiment name with its sampler: 'wae' (the prior) or 'wae+gmm'."""
   return name if sampler == PRIOR else f'{name}+{sampler}'
@@ -163,7 +175,7 @@ def make_plan(study: ml_collections.ConfigDict, directory: str) -> Plan:
            for sampler in sampler_names}
   pairs = [pair for pair in _pairs_per_sampler(study.get('pairs', ()), sampler_names)
            if all(name in known for name in pair)]
-  return Plan(study, directory, runs, sampler_names, steps, pairs, eval_config)
+  return Plan(study, directory, runs, sampler_names, steps, parts_of(study), pairs, eval_config)
 
 
 def _pairs_per_sampler(pairs, sampler_names: list[str]) -> list[tuple[str, str]]:

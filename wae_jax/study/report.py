@@ -58,6 +58,9 @@ def write_report(plan: Plan, records: dict[str, dict[int, dict]], real: dict, ti
   table, counts = models_table(plan)
   terms_table, terms = loss_terms(plan)
   last = {variant_name(run.name, sampler): plan.steps[run.name][-1] for run, sampler in plan.variants()}
+  prior_variance = {evaluation.group_label(member.experiment, member.point):
+                    run.config.model.latent_dim * run.config.objective.sigma_z ** 2
+                    for member, (run, _) in zip(members, plan.variants())}
   lines = [f'# Study `{study.name}`, preset `{study.preset}`', '', f'Command: `{command}`', '',
            study.description, '', '## Models as run', '', table,
            '## Loss terms at the end of training (the last logged window, mean over its steps)', '',
@@ -71,6 +74,8 @@ def write_report(plan: Plan, records: dict[str, dict[int, dict]], real: dict, ti
     lines += [f'## Scores at step {step:,} ({when})', '']
     if len(study.seeds) > 1 or plan.pairs:
       lines += [evaluation.summary_tables(members, at)]
+    if 'latent' in plan.parts:
+      lines += [evaluation.latent_table(members, at, prior_variance)]
     if plan.pairs:
       differences[step] = evaluation.paired_differences(members, at, plan.pairs)
       lines += [evaluation.paired_tables(differences[step])]
