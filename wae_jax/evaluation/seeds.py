@@ -70,7 +70,7 @@ class LatentColumn:
   scale: float = 1.0
 
 
-LATENT_COLUMNS = (LatentColumn('total_variance', "codes' total variance (share of the prior's)"),
+LATENT_COLUMNS = (LatentColumn('total_variance', "codes' total variance (share of the prior's)", 2),
                   LatentColumn('mean_norm', "norm of the codes' mean", 2),
                   LatentColumn('log_density_prior', 'mean log-density, prior'),
                   LatentColumn('log_density_gmm', 'mean log-density, gmm'))
