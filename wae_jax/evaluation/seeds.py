@@ -64,6 +64,7 @@ def _mean_sd(values: list[float], score) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class LatentColumn:
+  """A column of the latent table, formatted as a Score's values are (digits, scale)."""
   name: str
   heading: str
   digits: int = 1

@@ -37,7 +37,7 @@ class Plan:
   runs: list[Run]
   samplers: list[str]  # the prior first
   steps: dict[str, list[int]]  # by run name: the checkpoint steps scored
-  parts: tuple[str, ...]  # the parts scored with the prior (further samplers: samples alone)
+  parts: tuple[str, ...]  # the parts scored with the prior (further samplers: those in SAMPLER_PARTS)
   pairs: list[tuple[str, str]]  # the study's pairs whose variants it has
   eval_config: ml_collections.ConfigDict  # the reference and real data's (a copy of the first run's)
 
