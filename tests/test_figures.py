@@ -69,3 +69,15 @@ def test_save_interpolations_writes_one_row_per_pair(tmp_path):
   assert picture.shape == (2 * (5 + PAD) + PAD, 6 * (7 + PAD) + PAD, 3)
   np.testing.assert_array_equal(tile_at(picture, 1, 0, 5, 7), figures.to_uint8(rows[1, 0]))
   np.testing.assert_array_equal(tile_at(picture, 0, 5, 5, 7), figures.to_uint8(rows[0, 5]))
+
+
+def test_the_curve_draws_a_higher_mean_higher_and_labels_every_series(tmp_path):
+  path = str(tmp_path / 'curve.png')
+  figures.save_curve(path, [200, 400, 800], {'low': [[10.0, 12.0]] * 3, 'high': [[50.0]] * 3}, 'title')
+  image = read_png(path)
+  rows = {label: np.nonzero(np.all(image[:, :520] == colour, axis=-1))[0]
+          for label, colour in zip(('low', 'high'), figures.CURVE_COLOURS)}
+  assert len(rows['low']) and len(rows['high']) and rows['high'].max() < rows['low'].min()
+  labels = image[:, 528:].reshape(-1, 1, 3).astype(float)  # antialiased text: near its colour
+  near = np.linalg.norm(labels - np.asarray(figures.CURVE_COLOURS[:2], float), axis=-1) < 40
+  assert near.any(axis=0).all()

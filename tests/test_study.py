@@ -265,6 +265,32 @@ def test_p_values_are_scipys_exact_sign_test_and_paired_t_test_on_known_numbers(
   assert seeds.paired_t_test([1.0], [0.0]) is None and seeds.paired_t_test([2.0, 3.0], [1.0, 2.0]) is None
 
 
+def test_curve_tables_read_the_plateau_and_the_ordering_by_their_rules():
+  """Made-up sample scores at steps 400 and 800: wae moves 2% (a plateau), wae_resnet 20%;
+  one pair's FID favours wae_resnet at both steps (established at 800), its KID turns."""
+  from wae_jax.evaluation import seeds
+  fids = {400: {'wae': (300.0, 310.0, 320.0), 'wae_resnet': (250.0, 270.0, 280.0)},
+          800: {'wae': (294.0, 304.0, 313.6), 'wae_resnet': (200.0, 210.0, 230.0)}}
+  kids = {400: {'wae': (0.1, 0.11, 0.12), 'wae_resnet': (0.2, 0.215, 0.23)},
+          800: {'wae': (0.3, 0.31, 0.33), 'wae_resnet': (0.2, 0.22, 0.22)}}
+  members = [seeds.Member(f'{e}_seed{k}', e, {}, k) for e in ('wae', 'wae_resnet') for k in range(3)]
+  by_step = {step: {f'{e}_seed{k}': {'parts': {'samples': {'fid': fids[step][e][k], 'kid': kids[step][e][k]}}}
+                    for e in ('wae', 'wae_resnet') for k in range(3)} for step in (400, 800)}
+  differences = {step: seeds.paired_differences(members, at, [('wae_resnet', 'wae')]) for step, at in by_step.items()}
+  tables = seeds.curve_tables(members, by_step, differences)
+  assert seeds.PLATEAU in tables and seeds.ORDERING in tables
+  assert '| wae | 310.000 ± 10.000 | 303.867 ± 9.801 | -2.0% | yes |' in tables
+  assert '| wae_resnet | 266.667 ± 15.275 | 213.333 ± 15.275 | -20.0% | no |' in tables
+  fid_line = next(line for line in tables.splitlines() if line.startswith('| wae_resnet - wae | FID'))
+  assert fid_line.endswith('| holds: wae_resnet |') and ', established)' in fid_line.split('|')[4]
+  kid_line = next(line for line in tables.splitlines() if line.startswith('| wae_resnet - wae | KID'))
+  assert kid_line.endswith('| turns |')
+  established = {'mean': 1.0, 'established': True, 'verdict': 'wae'}
+  assert seeds.ordering([dict(established, established=False), established]) == 'holds: wae'
+  assert seeds.ordering([dict(established, mean=-1.0, established=False), established]) == 'not established'
+  assert seeds.ordering([established, dict(established, established=False)]) == 'not established'
+
+
 @pytest.mark.slow  # 2 min: four trainings; the README's study command runs the runner by default
 def test_tiny_preset_end_to_end_then_everything_is_skipped(tmp_path, monkeypatch):
   directory = str(tmp_path / 'study')
@@ -274,7 +300,7 @@ def test_tiny_preset_end_to_end_then_everything_is_skipped(tmp_path, monkeypatch
   tables = open(os.path.join(directory, 'tables.md')).read()
   assert [line for line in tables.splitlines() if line.startswith('## ')] == [
       '## Models as run', '## Loss terms at the end of training (the last logged window, mean over its steps)',
-      '## Scores at step 2 (50% of the training)',
+      '## Over the budget', '## Scores at step 2 (50% of the training)',
       '## Scores at step 4 (the end of training)']
   models_table = table_rows(tables.split('## Models as run')[1].split('\n## ')[0])
   assert [row.split('|')[1].strip() for row in models_table] == ['wae', 'wae_resnet']
@@ -318,6 +344,8 @@ def test_tiny_preset_end_to_end_then_everything_is_skipped(tmp_path, monkeypatch
 
   figure = np.asarray(Image.open(os.path.join(directory, 'figure.png')))
   assert figure.shape[0] > 4 * 2 * 32 and figure.shape[1] > (6 + 6 + 12) * 32
+  assert os.path.isfile(os.path.join(directory, 'curve.png'))
+  assert '| wae_resnet - wae | FID | ' in tables.split('## Over the budget')[1].split('\n## ')[0]
   assert len(results['runs']) == 4 and results['real']['metrics']['parts']['real']['count'] == 16
   for run in results['runs']:
     assert run['train_seconds'] > 0 and all(seconds > 0 for seconds in run['eval_seconds'].values())

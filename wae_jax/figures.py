@@ -98,3 +98,44 @@ def save_study_figure(path: str, rows: list[ModelRow]) -> None:
       canvas.paste(Image.fromarray(picture), (start, top + LABEL_HEIGHT))
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   canvas.save(path)
+
+
+INSET = 16  # the first and last steps' distance from the frame
+CURVE_COLOURS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
+                 (140, 86, 75), (227, 119, 194), (127, 127, 127))
+
+
+def save_curve(path: str, steps: list[int], series: dict[str, list[list[float]]], title: str) -> None:
+  """A line per series through the mean of its values at each step (x: log2 of the step), a bar
+  of ± one SD where there are several (series shifted apart), the label beside its last point."""
+  width, height, left, plot_right, top, bottom = 720, 360, 50, 520, 24, 36
+  means = {label: [float(np.mean(v)) for v in values] for label, values in series.items()}
+  sds = {label: [float(np.std(v, ddof=1)) if len(v) > 1 else 0.0 for v in values] for label, values in series.items()}
+  low = min(m - s for label in series for m, s in zip(means[label], sds[label]))
+  high = max(m + s for label in series for m, s in zip(means[label], sds[label]))
+  low, high = low - 0.05 * (high - low or 1), high + 0.05 * (high - low or 1)
+  x = np.log2(steps)
+  span = float(x[-1] - x[0]) or 1.0
+
+  def at(index: int, value: float, shift: float = 0.0) -> tuple[float, float]:
+    return (left + INSET + shift + (x[index] - x[0]) / span * (plot_right - left - 2 * INSET),
+            top + (high - value) / (high - low) * (height - top - bottom))
+
+  canvas = Image.new('RGB', (width, height), 'white')
+  draw = ImageDraw.Draw(canvas)
+  draw.rectangle([left, top, plot_right, height - bottom], outline='black')
+  draw.text((left, 6), title, fill='black')
+  for index, step in enumerate(steps):
+    draw.text((at(index, low)[0] - 12, height - bottom + 6), f'{step:,}', fill='black')
+  for tick in np.linspace(low, high, 5):
+    draw.text((4, at(0, tick)[1] - 6), f'{tick:.0f}', fill='black')
+  label_y = top - LABEL_HEIGHT  # labels in the order of their last points, never overlapping
+  for number, label in sorted(enumerate(series), key=lambda item: -means[item[1]][-1]):
+    colour, shift = CURVE_COLOURS[number % len(CURVE_COLOURS)], 3 * (number - (len(series) - 1) / 2)
+    draw.line([at(i, m, shift) for i, m in enumerate(means[label])], fill=colour, width=2)
+    for i, (m, s) in enumerate(zip(means[label], sds[label])):
+      draw.line([at(i, m - s, shift), at(i, m + s, shift)], fill=colour, width=1)
+    label_y = max(label_y + LABEL_HEIGHT, at(len(steps) - 1, means[label][-1])[1] - 6)
+    draw.text((plot_right + 8, label_y), label, fill=colour)
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  canvas.save(path)

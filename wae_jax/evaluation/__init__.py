@@ -14,13 +14,15 @@ from wae_jax.evaluation.figure import figure_row, save_comparison_figure
 from wae_jax.evaluation.scores import SCORES, ImageScores, Reference
 from wae_jax.evaluation.tables import TABLES, compare, compare_tables
 from wae_jax.evaluation.seeds import (
-    Member, group_label, latent_table, paired_differences, paired_tables, summary_tables)
+    Member, curve_tables, group_label, latent_table, paired_differences, paired_tables,
+    sample_fid_curves, summary_tables)
 
 __all__ = [
     'EVAL_DIR', 'IMAGE_PARTS', 'METRICS_FILE', 'MODEL_PARTS', 'PARTS', 'SCORES', 'TABLES',
     'EvaluationError', 'Evaluator', 'ImageScores', 'Member', 'PeriodicEvaluator', 'Reference',
-    'batch_seed', 'compare', 'compare_tables', 'compute_reference_stats', 'data_protocol',
+    'batch_seed', 'compare', 'compare_tables', 'compute_reference_stats', 'curve_tables', 'data_protocol',
     'default_reference_stats_path', 'eval_dir', 'evaluate', 'figure_row', 'group_label',
     'interpolation_codes', 'latent_table', 'load_reference', 'make_feature_extractor', 'migrate',
     'paired_differences', 'paired_tables', 'periodic_evaluators', 'read_metrics',
-    'reference_stats_path', 'save_comparison_figure', 'summary_tables', 'with_configured_batch_stats']
+    'reference_stats_path', 'sample_fid_curves', 'save_comparison_figure', 'summary_tables',
+    'with_configured_batch_stats']

@@ -171,5 +171,57 @@ def paired_tables(rows: list[dict]) -> str:
   return ESTABLISHED + '\n\n' + '\n\n'.join(sections) + '\n\n' + note + '\n'
 
 
+PLATEAU = ("A model's sample FID has reached a plateau when its mean over seeds moves by less than "
+           "5% over the last doubling of the budget (between the last two points scored).")
+PLATEAU_CHANGE = 0.05
+ORDERING = ("A pair's ordering holds over the budget when its mean difference has the same sign at "
+            "every point and is established at the last; it turns when established differences of "
+            "opposite signs occur at two points; otherwise it is not established.")
+
+
+def sample_fid_curves(members: list[Member], by_step: dict[int, dict[str, dict]]) -> dict[str, list[list[float]]]:
+  """{model: its seeds' sample FIDs at each step of `by_step` ({step: records})}."""
+  return {label: [[records[member.name]['parts']['samples']['fid'] for member in by_seed.values()]
+                  for records in by_step.values()] for label, by_seed in _groups(members).items()}
+
+
+def ordering(rows: list[dict]) -> str:
+  """The ORDERING verdict of one pair and score from its paired rows, one per step in order."""
+  established = {np.sign(row['mean']) for row in rows if row['established']}
+  if len(established) > 1:
+    return 'turns'
+  if len({np.sign(row['mean']) for row in rows}) == 1 and rows[-1]['established']:
+    return f'holds: {rows[-1]["verdict"]}'
+  return 'not established'
+
+
+def curve_tables(members: list[Member], by_step: dict[int, dict[str, dict]],
+                 differences: dict[int, list[dict]]) -> str:
+  """Markdown: each model's sample FID at every step with the PLATEAU reading, then each pair's
+  sample scores at every step (mean difference, t-test p) with the ORDERING reading."""
+  steps, by_score = list(by_step), {score.name: score for score in SCORES}
+  lines = ['### Sample FID over the budget: mean ± SD over seeds', '', PLATEAU, '',
+           '| Model | ' + ' | '.join(f'step {step:,}' for step in steps) + ' | change over the last doubling | plateau |',
+           '|---|' + '---:|' * (len(steps) + 1) + '---|']
+  for label, values in sample_fid_curves(members, by_step).items():
+    change = np.mean(values[-1]) / np.mean(values[-2]) - 1
+    lines.append(f'| {label} | ' + ' | '.join(_mean_sd(at_step, by_score['fid']) for at_step in values)
+                 + f' | {change:+.1%} | {"yes" if abs(change) < PLATEAU_CHANGE else "no"} |')
+  keys = dict.fromkeys((row['a'], row['b'], row['score']) for row in differences.get(steps[-1], [])
+                       if row['part'] == 'samples')
+  if not keys:
+    return '\n'.join(lines) + '\n'
+  lines += ['', '### Paired sample scores over the budget', '', ORDERING, '',
+            '| Pair | Score | ' + ' | '.join(f'step {step:,}' for step in steps) + ' | ordering |',
+            '|---|---|' + '---:|' * len(steps) + '---|']
+  for a, b, name in keys:
+    rows = [next(row for row in differences[step] if (row['a'], row['b'], row['part'], row['score'])
+                 == (a, b, 'samples', name)) for step in steps]
+    cells = [f'{format_value(by_score[name], row["mean"])} (p {_p_value(row["p_t_test"])}'
+             f'{", established" if row["established"] else ""})' for row in rows]
+    lines.append(f'| {a} - {b} | {by_score[name].heading} | ' + ' | '.join(cells) + f' | {ordering(rows)} |')
+  return '\n'.join(lines) + '\n'
+
+
 def _p_value(p: float | None) -> str:
   return '-' if p is None else f'{p:.3g}'

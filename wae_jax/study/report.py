@@ -1,5 +1,6 @@
 """A study's report from its records: tables.md (means ± SD over seeds, paired differences, Tables
-4.3-4.5 per run), figure.png and results.json (every number, config and wall time)."""
+4.3-4.5 per run), figure.png, curve.png (several points) and results.json (every number, config
+and wall time)."""
 
 import os
 import platform
@@ -48,7 +49,8 @@ def loss_terms(plan: Plan) -> tuple[str, dict[str, dict]]:
 
 def write_report(plan: Plan, records: dict[str, dict[int, dict]], real: dict, timing: dict,
                  command: str) -> dict:
-  """Writes tables.md, figure.png and results.json to the plan's directory; returns the results."""
+  """Writes tables.md, figure.png, curve.png (when scored at several points) and results.json to
+  the plan's directory; returns the results."""
   study, runs = plan.study, plan.runs
   labels = {variant_name(run.name, sampler):
             f'{evaluation.group_label(variant_name(run.experiment, sampler), run.point)} '
@@ -65,23 +67,29 @@ def write_report(plan: Plan, records: dict[str, dict[int, dict]], real: dict, ti
            study.description, '', '## Models as run', '', table,
            '## Loss terms at the end of training (the last logged window, mean over its steps)', '',
            terms_table]
-  differences = {}
+  differences, by_step, scores = {}, {}, []
   for index, _ in enumerate(plan.steps[runs[0].name]):
     at = {name: by_step[list(by_step)[index]] for name, by_step in records.items()}
     step = next(iter(at.values()))['step']
+    by_step[step] = at
     when = 'the end of training' if all(record['step'] == last[name] for name, record in at.items()) \
         else f'{step / runs[0].config.train.num_steps:.0%} of the training'
-    lines += [f'## Scores at step {step:,} ({when})', '']
+    scores += [f'## Scores at step {step:,} ({when})', '']
     if len(study.seeds) > 1 or plan.pairs:
-      lines += [evaluation.summary_tables(members, at)]
+      scores += [evaluation.summary_tables(members, at)]
     if 'latent' in plan.parts:
-      lines += [evaluation.latent_table(members, at, prior_variance)]
+      scores += [evaluation.latent_table(members, at, prior_variance)]
     if plan.pairs:
       differences[step] = evaluation.paired_differences(members, at, plan.pairs)
-      lines += [evaluation.paired_tables(differences[step])]
-    lines += ['### Every run', '', evaluation.compare_tables(at, real, labels).replace('\n## ', '\n#### ')
-              .replace('## Table', '#### Table', 1)]
-  atomic_files.write_text(os.path.join(plan.directory, 'tables.md'), '\n'.join(lines))
+      scores += [evaluation.paired_tables(differences[step])]
+    scores += ['### Every run', '', evaluation.compare_tables(at, real, labels).replace('\n## ', '\n#### ')
+               .replace('## Table', '#### Table', 1)]
+  if len(by_step) > 1:
+    lines += ['## Over the budget', '', evaluation.curve_tables(members, by_step, differences)]
+    figures.save_curve(os.path.join(plan.directory, 'curve.png'), list(by_step),
+                       evaluation.sample_fid_curves(members, by_step),
+                       'sample FID against the training step: mean and ± 1 SD over seeds')
+  atomic_files.write_text(os.path.join(plan.directory, 'tables.md'), '\n'.join(lines + scores))
   figures.save_study_figure(os.path.join(plan.directory, 'figure.png'), [
       evaluation.figure_row(plan.workdir(run), labels[variant_name(run.name, sampler)], run.config,
                             sampler=sampler) for run, sampler in plan.variants()])
@@ -98,7 +106,8 @@ def write_report(plan: Plan, records: dict[str, dict[int, dict]], real: dict, ti
       'runs': [_run_result(plan, run, records, timing, terms) for run in runs],
   }
   atomic_files.write_json(os.path.join(plan.directory, 'results.json'), results)
-  say(f'wrote {", ".join(os.path.join(plan.directory, name) for name in ("tables.md", "figure.png", "results.json"))}')
+  written = ('tables.md', 'figure.png') + (('curve.png',) if len(by_step) > 1 else ()) + ('results.json',)
+  say(f'wrote {", ".join(os.path.join(plan.directory, name) for name in written)}')
   return results
 
 
