@@ -195,6 +195,7 @@ def test_study_command_runs_the_cpu_preset_tiny(checkout):
   assert 'wrote ' in output
   tables = (checkout / 'studies' / 'cpu' / 'tables.md').read_text()
   assert '## Scores at step 1 (50% of the training)' in tables
+  assert '## Over the budget' in tables and (checkout / 'studies' / 'cpu' / 'curve.png').is_file()
   assert 'Command: `python launch.py --mode=study --config=configs/study_thesis.py:cpu' in tables
   assert 'BatchNorm statistics: recomputed with the final weights over 1 batches of 8 train images' in tables
 

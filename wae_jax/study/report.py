@@ -67,11 +67,11 @@ def write_report(plan: Plan, records: dict[str, dict[int, dict]], real: dict, ti
            study.description, '', '## Models as run', '', table,
            '## Loss terms at the end of training (the last logged window, mean over its steps)', '',
            terms_table]
-  differences, by_step, scores = {}, {}, []
+  differences, at_steps, scores = {}, {}, []
   for index, _ in enumerate(plan.steps[runs[0].name]):
     at = {name: by_step[list(by_step)[index]] for name, by_step in records.items()}
     step = next(iter(at.values()))['step']
-    by_step[step] = at
+    at_steps[step] = at
     when = 'the end of training' if all(record['step'] == last[name] for name, record in at.items()) \
         else f'{step / runs[0].config.train.num_steps:.0%} of the training'
     scores += [f'## Scores at step {step:,} ({when})', '']
@@ -84,10 +84,10 @@ def write_report(plan: Plan, records: dict[str, dict[int, dict]], real: dict, ti
       scores += [evaluation.paired_tables(differences[step])]
     scores += ['### Every run', '', evaluation.compare_tables(at, real, labels).replace('\n## ', '\n#### ')
                .replace('## Table', '#### Table', 1)]
-  if len(by_step) > 1:
-    lines += ['## Over the budget', '', evaluation.curve_tables(members, by_step, differences)]
-    figures.save_curve(os.path.join(plan.directory, 'curve.png'), list(by_step),
-                       evaluation.sample_fid_curves(members, by_step),
+  if len(at_steps) > 1:
+    lines += ['## Over the budget', '', evaluation.curve_tables(members, at_steps, differences)]
+    figures.save_curve(os.path.join(plan.directory, 'curve.png'), list(at_steps),
+                       evaluation.sample_fid_curves(members, at_steps),
                        'sample FID against the training step: mean and ± 1 SD over seeds')
   atomic_files.write_text(os.path.join(plan.directory, 'tables.md'), '\n'.join(lines + scores))
   figures.save_study_figure(os.path.join(plan.directory, 'figure.png'), [
@@ -106,7 +106,7 @@ def write_report(plan: Plan, records: dict[str, dict[int, dict]], real: dict, ti
       'runs': [_run_result(plan, run, records, timing, terms) for run in runs],
   }
   atomic_files.write_json(os.path.join(plan.directory, 'results.json'), results)
-  written = ('tables.md', 'figure.png') + (('curve.png',) if len(by_step) > 1 else ()) + ('results.json',)
+  written = ('tables.md', 'figure.png') + (('curve.png',) if len(at_steps) > 1 else ()) + ('results.json',)
   say(f'wrote {", ".join(os.path.join(plan.directory, name) for name in written)}')
   return results
 
