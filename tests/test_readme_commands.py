@@ -123,6 +123,9 @@ COMPARE_README = ('python launch.py --mode=compare --compare=workdirs/wae_resnet
 COMPARE_DOCS = 'python launch.py --mode=compare --compare=workdirs/vae,workdirs/wae_resnet --output=tables.md'
 FID = 'python -m wae_jax.fid workdirs/wae_resnet/eval/samples.npy data/celeba/fid_stats_test_128.npz'
 STUDY = 'python launch.py --mode=study --config=configs/study_thesis.py:cpu --workdir=studies/cpu'
+MORE_SEEDS = ('python launch.py --mode=study --config=configs/study_thesis.py:cpu --workdir=studies/cpu_more_seeds '
+              '--config.seeds=1,2')
+MERGE = 'python -m wae_jax.study.merge studies/cpu_merged studies/cpu/results.json studies/cpu_more_seeds/results.json'
 TWO_PROCESSES = ('python -m wae_jax.multiprocess --num_processes=2 -- --config=configs/demo.py '
                  '--workdir=workdirs/demo2')
 TRAIN_STEP = 'python benchmarks/train_step.py --model=wae_resnet --size=128 --batch=16'
@@ -136,7 +139,7 @@ RUNS = {
     TRAIN: 'test_celeba_train_summary_stats_eval_compare_and_fid', TRAIN_Z32: '... same',
     SUMMARY: '... same', STATS: '... same', EVAL_SAVED: '... same', EVAL: '... same',
     COMPARE_README: '... same', COMPARE_DOCS: '... same', FID: '... same',
-    STUDY: 'test_study_command_runs_the_cpu_preset_tiny',
+    STUDY: 'test_study_command_runs_the_cpu_preset_tiny', MORE_SEEDS: '... same', MERGE: '... same',
     TWO_PROCESSES: 'test_two_process_launcher',
     TRAIN_STEP: 'test_benchmark_commands', INPUT_PIPELINE: '... same', FID_FEATURES: '... same',
     TORCH_STEP: '... same', CHECKPOINT_SAVE: '... same',
@@ -198,6 +201,12 @@ def test_study_command_runs_the_cpu_preset_tiny(checkout):
   assert '## Over the budget' in tables and (checkout / 'studies' / 'cpu' / 'curve.png').is_file()
   assert 'Command: `python launch.py --mode=study --config=configs/study_thesis.py:cpu' in tables
   assert 'BatchNorm statistics: recomputed with the final weights over 1 batches of 8 train images' in tables
+  run(MORE_SEEDS, checkout, *tiny)
+  output = run(MERGE, checkout)
+  merged = (checkout / 'studies' / 'cpu_merged' / 'tables.md').read_text()
+  assert f'Command: `{MERGE}`' in merged and 'wrote studies/cpu_merged/tables.md' in output
+  assert all(f'| wae (wae_gan, seed {seed}) |' in merged for seed in (0, 1, 2))
+  assert re.search(r'^\| wae \| [0-9.]+ ± [0-9.]+ \|.* \| 3 \|$', merged, flags=re.M)  # mean ± SD of 3 seeds
 
 
 def test_two_process_launcher(checkout):

@@ -126,6 +126,13 @@ def test_an_unknown_override_names_the_field():
     study.runs_of(config)
 
 
+def test_a_seed_given_twice_is_a_config_error():
+  config = study_config('tiny')
+  config.seeds = (1, 2, 1)  # what --config.seeds=1,2 --config.seeds=1 gives
+  with pytest.raises(ConfigError, match=r'study seeds 1,2,1: seed 1 more than once'):
+    study.runs_of(config)
+
+
 def test_beyond_preset_is_four_objectives_on_one_architecture_each_with_two_samplers():
   config = study_config('beyond')
   runs = study.runs_of(config)
@@ -163,7 +170,7 @@ def test_a_study_scores_each_further_sampler_without_retraining(tmp_path, monkey
     assert set(gmm) == {'samples', 'latent'} and 'gmm: 2 full-covariance' in gmm['samples']['settings']['sampler']
     assert 'log_density_gmm' in gmm['latent'] and 'log_density_gmm' not in run['metrics']['4']['parts']['latent']
     assert run['metrics']['4']['parts']['latent']['total_variance'] == gmm['latent']['total_variance']
-    assert run['samples_by_sampler']['gmm']['4']['fid'] == gmm['samples']['fid']
+    assert run['metrics_by_sampler']['gmm']['4']['parts']['samples'] == {**gmm['samples']}
     assert gmm['samples']['fid'] != run['metrics']['4']['parts']['samples']['fid']
     assert os.path.isfile(os.path.join(workdir, 'samplers', 'gmm_step4.npz'))
     rows = [row for row in results['paired_differences']['4']
@@ -200,8 +207,8 @@ def test_a_study_scores_each_further_sampler_without_retraining(tmp_path, monkey
   again_features = PooledFeatures()
   again = study.run_study(config, directory, again_features)
   assert again_features.images == 0
-  assert [run['samples_by_sampler'] for run in again['runs']] == [
-      run['samples_by_sampler'] for run in results['runs']]
+  assert [run['metrics_by_sampler'] for run in again['runs']] == [
+      run['metrics_by_sampler'] for run in results['runs']]
 
 
 def table_rows(section):
@@ -291,6 +298,39 @@ def test_curve_tables_read_the_plateau_and_the_ordering_by_their_rules():
   assert seeds.ordering([established, dict(established, established=False)]) == 'not established'
 
 
+def part_of(results, seeds):
+  """The results.json a study of the same config with only `seeds` writes: its runs are the same."""
+  return {**results, 'study': {**results['study'], 'seeds': list(seeds)},
+          'runs': [run for run in results['runs'] if run['seed'] in seeds]}
+
+
+def test_merge_refuses_parts_of_other_studies_a_run_twice_and_older_files(tmp_path):
+  from wae_jax.study import merge
+  part = {'study': {'preset': 'cpu', 'seeds': [0], 'configs_dir': '/a', 'eval_at': [0.5, 1.0]},
+          'command': 'c', 'machine': {}, 'real': {'metrics': {'protocol': {'data': {'split': 'test'}}}},
+          'runs': [{'name': 'wae_seed0', 'seed': 0, 'metrics_by_sampler': {}}]}
+  paths = []
+  for name, changes in [('a', {}), ('b', {'study': {**part['study'], 'seeds': [1], 'configs_dir': '/b',
+                                                    'eval_at': [1.0]}}),
+                        ('c', {'real': {'metrics': {'protocol': {'data': {'split': 'val'}}}}}),
+                        ('old', {'runs': [{'name': 'wae_seed0', 'samples_by_sampler': {}}]})]:
+    paths.append(str(tmp_path / f'{name}.json'))
+    with open(paths[-1], 'w') as file:
+      json.dump({**part, **changes}, file)
+  a, b, c, old = paths
+  with pytest.raises(ConfigError, match=r'b.json: another study than .*a.json \(study fields eval_at differ\)'):
+    merge.merge([a, b], str(tmp_path / 'out'), 'merge')
+  with pytest.raises(ConfigError, match=r'c.json: scored under another protocol'):
+    merge.merge([a, c], str(tmp_path / 'out'), 'merge')
+  with pytest.raises(ConfigError, match=r'a.json: run wae_seed0 is in another of the files too'):
+    merge.merge([a, a], str(tmp_path / 'out'), 'merge')
+  with pytest.raises(ConfigError, match=r'old.json: written by an older wae-jax.*rerun its study command'):
+    merge.merge([a, old], str(tmp_path / 'out'), 'merge')
+  with pytest.raises(ConfigError, match=r'missing.json: no study results to merge'):
+    merge.merge([str(tmp_path / 'missing.json')], str(tmp_path / 'out'), 'merge')
+  assert not os.path.exists(tmp_path / 'out')
+
+
 @pytest.mark.slow  # 2 min: four trainings; the README's study command runs the runner by default
 def test_tiny_preset_end_to_end_then_everything_is_skipped(tmp_path, monkeypatch):
   directory = str(tmp_path / 'study')
@@ -356,6 +396,23 @@ def test_tiny_preset_end_to_end_then_everything_is_skipped(tmp_path, monkeypatch
     assert np.isfinite(run['metrics']['4']['parts']['latent']['total_variance'])
   assert os.path.isfile(os.path.join(directory, 'runs', 'wae_seed0', 'eval_step2', 'metrics.json'))
   assert json.load(open(os.path.join(directory, 'results.json'))) == json.loads(json.dumps(results))
+
+  # Its seeds run apart (each part's runs are the same runs) and merged: the same report.
+  for seed in (0, 1):
+    os.makedirs(tmp_path / f'part{seed}')
+    with open(tmp_path / f'part{seed}' / 'results.json', 'w') as file:
+      json.dump(part_of(results, [seed]), file)
+  from wae_jax.study.merge import merge
+  merged = merge([str(tmp_path / f'part{seed}' / 'results.json') for seed in (1, 0)],
+                 str(tmp_path / 'merged'), 'python -m wae_jax.study.merge ...')
+  for key in ('runs', 'paired_differences', 'real', 'models', 'reference'):
+    assert merged[key] == json.loads(json.dumps(results[key])), key
+  assert [source['command'] for source in merged['merged_from']] == [results['command']] * 2
+  assert merged['study'] == json.loads(json.dumps(results['study']))
+  merged_tables = (tmp_path / 'merged' / 'tables.md').read_text()
+  assert merged_tables.replace('python -m wae_jax.study.merge ...', results['command']) == tables
+  assert (tmp_path / 'merged' / 'curve.png').read_bytes() == open(os.path.join(directory, 'curve.png'), 'rb').read()
+  assert not (tmp_path / 'merged' / 'figure.png').exists()
 
   # Again: no training, no scoring; the same numbers.
   def no_training(*args, **kwargs):

@@ -125,6 +125,10 @@ def variant_name(name: str, sampler: str) -> str:
 def runs_of(study: ml_collections.ConfigDict, reference_stats: str | None = None) -> list[Run]:
   """Every (seed, grid point, experiment) with its own complete config, ordered by seed, then
   grid point, experiment last, so an interrupted study holds complete pairs."""
+  repeated = sorted({int(seed) for seed in study.seeds if list(study.seeds).count(seed) > 1})
+  if repeated:
+    raise ConfigError(f'study seeds {",".join(map(str, study.seeds))}: seed {repeated[0]} more than once '
+                      '(a repeated --config.seeds flag adds to the seeds; give them in one)')
   runs = []
   for seed in study.seeds:
     for point in grid_points(study):
@@ -161,21 +165,29 @@ def eval_steps(study: ml_collections.ConfigDict, run: Run) -> list[int]:
   return steps
 
 
-def make_plan(study: ml_collections.ConfigDict, directory: str) -> Plan:
-  """The plan of `study` in `directory`; ConfigError where runs would not share one reference."""
-  runs = runs_of(study, os.path.join(directory, REFERENCE_FILE))
+def make_plan(study: ml_collections.ConfigDict, directory: str, runs: list[Run] | None = None) -> Plan:
+  """The plan of `study` in `directory`. `runs`: given (studies run apart, merged by their
+  records), or else the study's own, which must share one data protocol (one reference)."""
+  if runs is None:
+    runs = runs_of(study, os.path.join(directory, REFERENCE_FILE))
+    _check_one_protocol(runs)
   sampler_names = samplers_of(study)
   steps = {run.name: eval_steps(study, run) for run in runs}
-  eval_config = runs[0].config.copy_and_resolve_references()
-  for run in runs:
-    if evaluation.data_protocol(run.config) != evaluation.data_protocol(eval_config):
-      raise ConfigError(f'study run {run.name} evaluates under another data protocol than '
-                        f'{runs[0].name}: one study, one reference set')
   known = {variant_name(experiment, sampler) for experiment in experiments_of(study)
            for sampler in sampler_names}
   pairs = [pair for pair in _pairs_per_sampler(study.get('pairs', ()), sampler_names)
            if all(name in known for name in pair)]
-  return Plan(study, directory, runs, sampler_names, steps, parts_of(study), pairs, eval_config)
+  return Plan(study, directory, runs, sampler_names, steps, parts_of(study), pairs,
+              runs[0].config.copy_and_resolve_references())
+
+
+def _check_one_protocol(runs: list[Run]) -> None:
+  """ConfigError where a run evaluates under another data protocol than the first."""
+  first = evaluation.data_protocol(runs[0].config)
+  for run in runs[1:]:
+    if evaluation.data_protocol(run.config) != first:
+      raise ConfigError(f'study run {run.name} evaluates under another data protocol than '
+                        f'{runs[0].name}: one study, one reference set')
 
 
 def _pairs_per_sampler(pairs, sampler_names: list[str]) -> list[tuple[str, str]]:
