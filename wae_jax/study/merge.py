@@ -51,11 +51,11 @@ def merge(paths: list[str], directory: str, command: str) -> dict:
   timing[f'eval_seconds/{REAL_DIR}'] = sources[0]['real']['eval_seconds']
   study.seeds = tuple(sorted({run.seed for run in runs}))
   plan = make_plan(study, directory, runs)
-  os.makedirs(directory, exist_ok=True)
   for run in runs:
     if list(records[run.name]) != plan.steps[run.name]:
       raise ConfigError(f'run {run.name} was scored at steps {list(records[run.name])}, its study at '
                         f'{plan.steps[run.name]}: rerun its study command to score the missing ones')
+  os.makedirs(directory, exist_ok=True)
   return write_report(plan, records, sources[0]['real']['metrics'], timing, command, terms, sources=[
       {'results': path, 'command': results['command'], 'machine': results['machine']}
       for path, results in zip(paths, sources)])

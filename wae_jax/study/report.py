@@ -59,9 +59,9 @@ def loss_terms_table(plan: Plan, terms: dict[str, dict]) -> str:
 
 def save_figure(plan: Plan) -> str:
   """figure.png: a band per run and sampler, decoded from each run's last scored checkpoint."""
-  path = os.path.join(plan.directory, 'figure.png')
+  path, labels = os.path.join(plan.directory, 'figure.png'), _labels(plan)
   figures.save_study_figure(path, [
-      evaluation.figure_row(plan.workdir(run), _labels(plan)[variant_name(run.name, sampler)], run.config,
+      evaluation.figure_row(plan.workdir(run), labels[variant_name(run.name, sampler)], run.config,
                             sampler=sampler) for run, sampler in plan.variants()])
   return path
 
