@@ -81,3 +81,13 @@ def test_the_curve_draws_a_higher_mean_higher_and_labels_every_series(tmp_path):
   labels = image[:, 528:].reshape(-1, 1, 3).astype(float)  # antialiased text: near its colour
   near = np.linalg.norm(labels - np.asarray(figures.CURVE_COLOURS[:2], float), axis=-1) < 40
   assert near.any(axis=0).all()
+
+
+def test_the_curve_ticks_are_round_values_inside_the_range():
+  for low, high in ((50.5, 226.8), (9.8, 52.2), (0.0012, 0.0019), (61.3, 64.0)):
+    ticks = figures.round_ticks(low, high)
+    assert 2 <= len(ticks) <= 6 and low <= ticks[0] and ticks[-1] <= high
+    steps = np.diff(ticks)
+    np.testing.assert_allclose(steps, steps[0], rtol=1e-9)
+    mantissa = steps[0] / 10.0 ** np.floor(np.log10(steps[0]))
+    assert min(abs(mantissa - unit) for unit in (1, 2, 5)) < 1e-9

@@ -4,7 +4,7 @@ import dataclasses
 import os
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 PAD = 2
 # Sample grids, in training and evaluation: 64 images, 8 per row.
@@ -103,12 +103,25 @@ def save_study_figure(path: str, rows: list[ModelRow]) -> None:
 INSET = 16  # the first and last steps' distance from the frame
 CURVE_COLOURS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
                  (140, 86, 75), (227, 119, 194), (127, 127, 127))
+CURVE_FONT_SIZE = 12  # at Pillow's default 10 px a space is 2 px wide and words run together
+
+
+def round_ticks(low: float, high: float, most: int = 6) -> list[float]:
+  """At most `most` round values (multiples of 1, 2 or 5 x 10^k) from low to high."""
+  for power in range(int(np.floor(np.log10(high - low))) - 1, 99):
+    for unit in (1, 2, 5):
+      step = unit * 10.0 ** power
+      ticks = np.arange(np.ceil(low / step), np.floor(high / step) + 1) * step
+      if len(ticks) <= most:
+        return [float(tick) for tick in ticks]
+  return [low, high]
 
 
 def save_curve(path: str, steps: list[int], series: dict[str, list[list[float]]], title: str) -> None:
   """A line per series through the mean of its values at each step (x: log2 of the step), a bar
   of ± one SD where there are several (series shifted apart), the label beside its last point."""
-  width, height, left, plot_right, top, bottom = 720, 360, 50, 520, 24, 36
+  width, height, left, plot_right, top, bottom = 720, 380, 50, 520, 26, 54
+  font = ImageFont.load_default(size=CURVE_FONT_SIZE)
   means = {label: [float(np.mean(v)) for v in values] for label, values in series.items()}
   sds = {label: [float(np.std(v, ddof=1)) if len(v) > 1 else 0.0 for v in values] for label, values in series.items()}
   low = min(m - s for label in series for m, s in zip(means[label], sds[label]))
@@ -124,18 +137,21 @@ def save_curve(path: str, steps: list[int], series: dict[str, list[list[float]]]
   canvas = Image.new('RGB', (width, height), 'white')
   draw = ImageDraw.Draw(canvas)
   draw.rectangle([left, top, plot_right, height - bottom], outline='black')
-  draw.text((left, 6), title, fill='black')
+  draw.text((left, 6), title, fill='black', font=font)
   for index, step in enumerate(steps):
-    draw.text((at(index, low)[0] - 12, height - bottom + 6), f'{step:,}', fill='black')
-  for tick in np.linspace(low, high, 5):
-    draw.text((4, at(0, tick)[1] - 6), f'{tick:.0f}', fill='black')
+    draw.text((at(index, low)[0], height - bottom + 6), f'{step:,}', fill='black', font=font, anchor='ma')
+  draw.text(((left + plot_right) / 2, height - bottom + 26), 'training step (log scale)', fill='black',
+            font=font, anchor='ma')
+  for tick in round_ticks(low, high):
+    draw.line([(left - 4, at(0, tick)[1]), (left, at(0, tick)[1])], fill='black')
+    draw.text((left - 6, at(0, tick)[1]), f'{tick:g}', fill='black', font=font, anchor='rm')
   label_y = top - LABEL_HEIGHT  # labels in the order of their last points, never overlapping
   for number, label in sorted(enumerate(series), key=lambda item: -means[item[1]][-1]):
     colour, shift = CURVE_COLOURS[number % len(CURVE_COLOURS)], 3 * (number - (len(series) - 1) / 2)
     draw.line([at(i, m, shift) for i, m in enumerate(means[label])], fill=colour, width=2)
     for i, (m, s) in enumerate(zip(means[label], sds[label])):
       draw.line([at(i, m - s, shift), at(i, m + s, shift)], fill=colour, width=1)
-    label_y = max(label_y + LABEL_HEIGHT, at(len(steps) - 1, means[label][-1])[1] - 6)
-    draw.text((plot_right + 8, label_y), label, fill=colour)
+    label_y = max(label_y + LABEL_HEIGHT, at(len(steps) - 1, means[label][-1])[1] - 7)
+    draw.text((plot_right + 8, label_y), label, fill=colour, font=font)
   os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
   canvas.save(path)
