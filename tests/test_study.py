@@ -331,6 +331,21 @@ def test_merge_refuses_parts_of_other_studies_a_run_twice_and_older_files(tmp_pa
   assert not os.path.exists(tmp_path / 'out')
 
 
+def test_merge_takes_parts_whose_data_lies_in_other_folders_but_not_other_files(tmp_path):
+  from wae_jax.study import merge
+  def part(seed, path, split_file):
+    return {'study': {'seeds': [seed], 'overrides': {'data': {'path': path, 'split_file': split_file,
+                                                                'source': 'celeba'}}},
+            'real': {'metrics': {'protocol': {}}}, 'runs': []}
+  a = part(0, '/x/celeba/img.zip,/x/celeba/img_89x109.zip', '/x/celeba/split.txt')
+  moved = part(1, '/y/shared/img.zip,/y/shared/img_89x109.zip', '/y/shared/split.txt')
+  assert merge._one_study(['a', 'moved'], [a, moved]).overrides.data.path == a['study']['overrides']['data']['path']
+  for other in (part(1, '/x/celeba/img.zip', '/x/celeba/split.txt'),
+                part(1, '/x/celeba/img.zip,/x/celeba/img_89x109.zip', '/x/celeba/other_split.txt')):
+    with pytest.raises(ConfigError, match=r'other.json: another study than a.json \(study fields overrides differ\)'):
+      merge._one_study(['a.json', 'other.json'], [a, other])
+
+
 @pytest.mark.slow  # 2 min: four trainings; the README's study command runs the runner by default
 def test_tiny_preset_end_to_end_then_everything_is_skipped(tmp_path, monkeypatch):
   directory = str(tmp_path / 'study')

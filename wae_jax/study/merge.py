@@ -18,6 +18,9 @@ from wae_jax.study.report import write_report
 
 # The study fields that may differ between the parts of one study.
 MAY_DIFFER = ('seeds', 'configs_dir')
+# Data overrides that name files: parts from other checkouts or machines find the same files in
+# other folders, so only the files' names must agree (and the real images' protocol, below).
+DATA_FILES = ('path', 'split_file')
 
 
 def merge(paths: list[str], directory: str, command: str) -> dict:
@@ -76,7 +79,13 @@ def _read(path: str) -> dict:
 def _one_study(paths: list[str], sources: list[dict]) -> ml_collections.ConfigDict:
   """The first file's study config, once every file's study and data protocol agree with it."""
   def settings(results):
-    return {key: value for key, value in results['study'].items() if key not in MAY_DIFFER}
+    study = {key: value for key, value in results['study'].items() if key not in MAY_DIFFER}
+    data = study.get('overrides', {}).get('data', {})
+    files = {field: [os.path.basename(path) for path in str(data[field]).split(',')]
+             for field in DATA_FILES if field in data}
+    if files:
+      study['overrides'] = {**study['overrides'], 'data': {**data, **files}}
+    return study
 
   def protocol(results):
     return results['real']['metrics']['protocol']
